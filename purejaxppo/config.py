@@ -1,0 +1,237 @@
+"""Configuration: the static `PPOConfig` and the traced `HyperParams`.
+
+Static fields fix shapes and loop counts (change one and `train` recompiles). The scalars in
+`HyperParams` are leaves of a pytree passed to `train`, so `jax.vmap` over them sweeps
+hyperparameters without recompiling. Every check runs when the config is built, never in a trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+from flax import struct
+
+Activation = Literal["tanh", "relu", "gelu", "silu"]
+
+# Fields of PPOConfig that are copied into HyperParams (and nowhere else in the trace).
+TRACED_FIELDS = (
+    "learning_rate",
+    "gamma",
+    "gae_lambda",
+    "clip_eps",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+)
+
+
+@struct.dataclass
+class HyperParams:
+    """Traced scalar hyperparameters, each a float32 scalar (or a batch of them under vmap)."""
+
+    learning_rate: np.ndarray
+    gamma: np.ndarray
+    gae_lambda: np.ndarray
+    clip_eps: np.ndarray
+    ent_coef: np.ndarray
+    vf_coef: np.ndarray
+    max_grad_norm: np.ndarray
+
+    @staticmethod
+    def stack(hparams: list[HyperParams]) -> HyperParams:
+        """Stack `HyperParams` on a new leading axis, for `vmap(train, in_axes=(None, 0))`."""
+        if not hparams:
+            raise ValueError("HyperParams.stack needs at least one HyperParams.")
+        fields = {
+            name: np.stack([np.asarray(getattr(h, name), np.float32) for h in hparams])
+            for name in TRACED_FIELDS
+        }
+        return HyperParams(**fields)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message names the field, the value and the fix."""
+
+
+def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"PPOConfig.{field}={value!r}: {problem}. Fix: {fix}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Everything that defines a PPO run. Defaults: CleanRL's CartPole-v1 setting (ppo.py).
+
+    Static fields fix shapes and loop counts; the float fields listed in `TRACED_FIELDS` only
+    provide the default values of `config.hparams`, which `train` receives as a traced argument.
+    """
+
+    env_id: str = "CartPole-v1"
+    """gymnax environment id (see gymnax.registered_envs)."""
+    num_envs: int = 4
+    """Parallel environments per run (static)."""
+    num_steps: int = 128
+    """Steps per environment in each rollout (static); a batch is num_envs * num_steps."""
+    total_timesteps: int = 500_000
+    """Environment steps per run, rounded down to whole batches (static)."""
+    update_epochs: int = 4
+    """Passes over each batch (static)."""
+    num_minibatches: int = 4
+    """Minibatches per pass; must divide num_envs * num_steps (static)."""
+
+    learning_rate: float = 2.5e-4
+    """Adam step size (traced)."""
+    gamma: float = 0.99
+    """Discount factor (traced)."""
+    gae_lambda: float = 0.95
+    """GAE lambda (traced)."""
+    clip_eps: float = 0.2
+    """PPO clip range for the policy ratio and the value change (traced)."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient (traced)."""
+    vf_coef: float = 0.5
+    """Value loss coefficient (traced)."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip (traced)."""
+
+    actor_hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor MLP (static)."""
+    critic_hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the critic MLP (static)."""
+    activation: Activation = "tanh"
+    """Hidden activation of both MLPs (static)."""
+    log_std_init: float = 0.0
+    """Initial state-independent log-std of the Gaussian policy; continuous actions only."""
+
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    norm_adv: bool = True
+    """Normalise advantages within each minibatch."""
+    clip_vloss: bool = True
+    """Clip the value change to +-clip_eps around the collection-time value (max of losses)."""
+    normalize_obs: bool = False
+    """Normalise observations by running mean/std (clipped to +-10)."""
+    normalize_reward: bool = False
+    """Divide rewards by the running std of the discounted return (clipped to +-10)."""
+
+    def __post_init__(self) -> None:
+        # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
+        # stays hashable (it is a static argument).
+        for name in ("actor_hidden", "critic_hidden"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self._check_counts()
+        self._check_hyperparameters()
+        self._check_networks()
+        self._check_environment()
+
+    # ----------------------------------------------------------------------------- derived counts
+    @property
+    def batch_size(self) -> int:
+        """Transitions collected per update (num_envs * num_steps)."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        """Number of rollout+update iterations; total_timesteps is rounded down to whole batches."""
+        return self.total_timesteps // self.batch_size
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps actually taken by one run (num_updates whole batches)."""
+        return self.num_updates * self.batch_size
+
+    @property
+    def hparams(self) -> HyperParams:
+        """This config's traced hyperparameters as float32 NumPy scalars."""
+        return HyperParams(**{name: np.float32(getattr(self, name)) for name in TRACED_FIELDS})
+
+    def replace(self, **changes: object) -> PPOConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    # ----------------------------------------------------------------------------- validation
+    def _check_counts(self) -> None:
+        for name in (
+            "num_envs",
+            "num_steps",
+            "total_timesteps",
+            "update_epochs",
+            "num_minibatches",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise _fail(name, value, "must be an integer", f"pass an int, e.g. {name}=4")
+            if value < 1:
+                raise _fail(name, value, "must be at least 1", f"set {name} to a positive integer")
+        if self.batch_size % self.num_minibatches:
+            raise _fail(
+                "num_minibatches",
+                self.num_minibatches,
+                f"does not divide the batch num_envs*num_steps={self.batch_size}",
+                "choose num_minibatches among the divisors of num_envs*num_steps",
+            )
+        if self.total_timesteps < self.batch_size:
+            raise _fail(
+                "total_timesteps",
+                self.total_timesteps,
+                f"is smaller than one batch (num_envs*num_steps={self.batch_size})",
+                f"set total_timesteps >= {self.batch_size} or reduce num_envs/num_steps",
+            )
+
+    def _check_hyperparameters(self) -> None:
+        ranges = {
+            "learning_rate": (0.0, False, np.inf, "a positive step size such as 2.5e-4"),
+            "gamma": (0.0, True, 1.0, "a discount in [0, 1]"),
+            "gae_lambda": (0.0, True, 1.0, "a GAE lambda in [0, 1]"),
+            "clip_eps": (0.0, False, np.inf, "a positive clip range such as 0.2"),
+            "ent_coef": (0.0, True, np.inf, "a coefficient >= 0"),
+            "vf_coef": (0.0, True, np.inf, "a coefficient >= 0"),
+            "max_grad_norm": (0.0, False, np.inf, "a positive norm such as 0.5"),
+        }
+        for name, (low, low_inclusive, high, fix) in ranges.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+                raise _fail(name, value, "must be a number", f"use {fix}")
+            ok = np.isfinite(value) and (value >= low if low_inclusive else value > low)
+            if not ok or value > high:
+                bound = "[" if low_inclusive else "("
+                raise _fail(name, value, f"is outside {bound}{low}, {high}]", f"use {fix}")
+
+    def _check_networks(self) -> None:
+        for name in ("actor_hidden", "critic_hidden"):
+            widths = getattr(self, name)
+            if not widths or any(
+                isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths
+            ):
+                raise _fail(
+                    name, widths, "needs one or more positive layer widths", f"{name}=(64, 64)"
+                )
+        if self.activation not in ("tanh", "relu", "gelu", "silu"):
+            raise _fail(
+                "activation",
+                self.activation,
+                "is not a known activation",
+                "use tanh, relu, gelu or silu",
+            )
+        if not np.isfinite(self.log_std_init):
+            raise _fail("log_std_init", self.log_std_init, "must be finite", "use e.g. 0.0 or -0.5")
+
+    def _check_environment(self) -> None:
+        from purejaxppo.envs import describe_env_id  # local: envs imports nothing from here
+
+        spec = describe_env_id(self.env_id)
+        if spec.discrete and self.log_std_init != 0.0:
+            raise _fail(
+                "log_std_init",
+                self.log_std_init,
+                f"only applies to continuous actions, and {self.env_id} has Discrete actions",
+                "leave log_std_init at 0.0 for this environment",
+            )

@@ -1,0 +1,171 @@
+"""Rollout: num_steps of (actor forward -> vmapped env.step) as one `lax.scan`.
+
+Only the actor runs inside the scan. The critic is evaluated afterwards on the whole
+[num_steps * num_envs] batch of observations and true next observations at once, which is both
+cheaper (one large matmul instead of num_steps small ones) and what GAE needs: V of the
+pre-reset final observation at every episode end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from purejaxppo.config import PPOConfig
+from purejaxppo.envs import EnvSpec
+from purejaxppo.networks import ActorCritic
+from purejaxppo.normalization import RewardScaler, RunningMeanStd
+
+
+@struct.dataclass
+class Transition:
+    """A rollout, time-major: every field has leading axes [num_steps, num_envs]."""
+
+    obs: jax.Array  # [T, N, *obs_shape], normalised if normalize_obs
+    action: jax.Array  # [T, N] int32, or [T, N, A] unclipped Gaussian samples
+    log_prob: jax.Array  # [T, N]
+    reward: jax.Array  # [T, N], scaled if normalize_reward
+    terminated: jax.Array  # [T, N] bool: true terminal state, no bootstrap
+    done: jax.Array  # [T, N] bool: terminated or truncated
+    next_obs: jax.Array  # [T, N, *obs_shape]: the true next observation (pre-reset if done)
+
+
+@struct.dataclass
+class EpisodeTracker:
+    """Undiscounted return and length of each env's current episode, in raw rewards."""
+
+    returns: jax.Array  # [N]
+    lengths: jax.Array  # [N] int32
+
+
+@struct.dataclass
+class EpisodeSummary:
+    """Sums over the episodes that finished during one rollout."""
+
+    return_sum: jax.Array  # []
+    length_sum: jax.Array  # []
+    count: jax.Array  # [] int32
+
+
+@struct.dataclass
+class EnvLoopState:
+    """Everything the rollout carries from one update to the next."""
+
+    env_state: Any  # gymnax state, leaves [N, ...]
+    obs: jax.Array  # [N, *obs_shape], already normalised if normalize_obs
+    obs_stats: RunningMeanStd
+    reward_scaler: RewardScaler
+    episodes: EpisodeTracker
+
+
+RolloutFn = Callable[
+    [Any, EnvLoopState, jax.Array, jax.Array], tuple[EnvLoopState, Transition, EpisodeSummary]
+]
+
+
+def make_env_loop(
+    config: PPOConfig, env: Any, env_params: Any, network: ActorCritic, spec: EnvSpec
+) -> tuple[Callable[[jax.Array], EnvLoopState], RolloutFn]:
+    """Returns `reset(key) -> EnvLoopState` and `rollout(params, state, key, gamma)`.
+
+    `rollout` returns the new state, a `Transition` with leaves [num_steps, num_envs, ...] and the
+    `EpisodeSummary` of the episodes that finished in it.
+    """
+    num_envs = config.num_envs
+    vmapped_reset = jax.vmap(env.reset, in_axes=(0, None))
+    vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    if not spec.discrete:
+        low = jnp.asarray(spec.action_low)
+        high = jnp.asarray(spec.action_high)
+
+    def observe(obs: jax.Array, stats: RunningMeanStd) -> tuple[jax.Array, RunningMeanStd]:
+        obs = obs.astype(jnp.float32)
+        if not config.normalize_obs:
+            return obs, stats
+        stats = stats.update(obs)
+        return stats.normalize(obs), stats
+
+    def reset(key: jax.Array) -> EnvLoopState:
+        raw_obs, env_state = vmapped_reset(jax.random.split(key, num_envs), env_params)
+        obs, obs_stats = observe(raw_obs, RunningMeanStd.create(spec.obs_shape))
+        return EnvLoopState(
+            env_state=env_state,
+            obs=obs,
+            obs_stats=obs_stats,
+            reward_scaler=RewardScaler.create(num_envs),
+            episodes=EpisodeTracker(
+                returns=jnp.zeros((num_envs,), jnp.float32),
+                lengths=jnp.zeros((num_envs,), jnp.int32),
+            ),
+        )
+
+    def to_env_action(action: jax.Array) -> jax.Array:
+        if spec.discrete:
+            return action
+        return jnp.clip(action, low, high).reshape((num_envs, *spec.action_shape))
+
+    def rollout(params: Any, state: EnvLoopState, key: jax.Array, gamma: jax.Array):
+        def step(carry: tuple[EnvLoopState, EpisodeSummary], step_key: jax.Array):
+            state, summary = carry
+            action_key, env_key = jax.random.split(step_key)
+            policy = network.apply(params, state.obs, method=ActorCritic.actor)
+            action, log_prob = policy.sample_and_log_prob(seed=action_key)
+            raw_next_obs, env_state, reward, terminated, truncated, info = vmapped_step(
+                jax.random.split(env_key, num_envs),
+                state.env_state,
+                to_env_action(action),
+                env_params,
+            )
+            reward = reward.astype(jnp.float32)
+            done = jnp.logical_or(terminated, truncated)
+            next_obs, obs_stats = observe(raw_next_obs, state.obs_stats)
+            final_obs = info["final_observation"].astype(jnp.float32)
+            if config.normalize_obs:
+                final_obs = obs_stats.normalize(final_obs)
+            done_b = done.reshape((num_envs,) + (1,) * len(spec.obs_shape))
+            true_next_obs = jnp.where(done_b, final_obs, next_obs)
+
+            ep_returns = state.episodes.returns + reward
+            ep_lengths = state.episodes.lengths + 1
+            summary = EpisodeSummary(
+                return_sum=summary.return_sum + jnp.sum(jnp.where(done, ep_returns, 0.0)),
+                length_sum=summary.length_sum + jnp.sum(jnp.where(done, ep_lengths, 0)),
+                count=summary.count + jnp.sum(done, dtype=jnp.int32),
+            )
+            episodes = EpisodeTracker(
+                returns=jnp.where(done, 0.0, ep_returns), lengths=jnp.where(done, 0, ep_lengths)
+            )
+            reward_scaler = state.reward_scaler
+            if config.normalize_reward:
+                reward_scaler, reward = reward_scaler.update(reward, done, gamma)
+
+            transition = Transition(
+                obs=state.obs,
+                action=action,
+                log_prob=log_prob,
+                reward=reward,
+                terminated=terminated,
+                done=done,
+                next_obs=true_next_obs,
+            )
+            new_state = EnvLoopState(env_state, next_obs, obs_stats, reward_scaler, episodes)
+            return (new_state, summary), transition
+
+        empty = EpisodeSummary(
+            return_sum=jnp.zeros((), jnp.float32),
+            length_sum=jnp.zeros((), jnp.int32),
+            count=jnp.zeros((), jnp.int32),
+        )
+        (state, summary), transitions = jax.lax.scan(
+            step, (state, empty), jax.random.split(key, config.num_steps)
+        )
+        chex.assert_shape(transitions.reward, (config.num_steps, num_envs))
+        chex.assert_shape(transitions.obs, (config.num_steps, num_envs, *spec.obs_shape))
+        return state, transitions, summary
+
+    return reset, rollout

@@ -1,0 +1,63 @@
+"""Summaries over runs: the final return of each run and a bootstrap interval over runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+FINAL_FRACTION = 0.05
+
+
+def final_returns(
+    episode_return: np.ndarray, episodes_finished: np.ndarray, fraction: float = FINAL_FRACTION
+) -> np.ndarray:
+    """Mean return of the episodes that finished in the last `fraction` of updates, per run.
+
+    Inputs are [runs, updates] (or [updates]); episodes are weighted by how many finished in each
+    update, so an update where none finished (NaN return) counts for nothing. A run with no
+    finished episode in the window gets NaN.
+    """
+    episode_return = np.atleast_2d(np.asarray(episode_return, np.float64))
+    count = np.atleast_2d(np.asarray(episodes_finished, np.float64))
+    window = max(1, int(np.ceil(episode_return.shape[-1] * fraction)))
+    returns, count = episode_return[..., -window:], count[..., -window:]
+    total = np.nansum(np.where(count > 0, returns * count, 0.0), axis=-1)
+    finished = count.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finished > 0, total / finished, np.nan)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A mean over runs with a 95% percentile-bootstrap confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+    num_runs: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} [{self.low:.2f}, {self.high:.2f}] (95% CI, {self.num_runs} runs)"
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Mean of `values` (NaNs dropped), percentile-bootstrap interval (scipy, 10k resamples)."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return Interval(np.nan, np.nan, np.nan, 0)
+    mean = float(values.mean())
+    if values.size == 1 or np.all(values == values[0]):
+        return Interval(mean, mean, mean, int(values.size))
+    result = scipy_stats.bootstrap(
+        (values,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=10_000,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return Interval(mean, float(ci.low), float(ci.high), int(values.size))

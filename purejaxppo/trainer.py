@@ -1,0 +1,214 @@
+"""`make_train`: composes the stages into one pure function `train(key, hparams) -> TrainResult`.
+
+train = lax.scan over num_updates of
+    rollout (lax.scan over num_steps) -> critic on the batch -> GAE -> update -> metrics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purejaxppo.advantages import compute_gae
+from purejaxppo.config import ConfigError, HyperParams, PPOConfig
+from purejaxppo.envs import EnvSpec, describe_env, make_env
+from purejaxppo.loss import Batch
+from purejaxppo.networks import ActorCritic, make_network
+from purejaxppo.normalization import RunningMeanStd
+from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
+from purejaxppo.update import UpdateFn, init_optimizer_state, make_update
+
+METRIC_NAMES = (
+    "episode_return",
+    "episodes_finished",
+    "episode_length",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "clip_fraction",
+    "explained_variance",
+    "learning_rate",
+    "env_steps",
+)
+
+
+@struct.dataclass
+class TrainState:
+    """The carry of the update loop: everything needed to continue training."""
+
+    params: Any
+    opt_state: optax.OptState
+    env_loop: EnvLoopState
+    key: jax.Array
+    update_index: jax.Array  # [] int32: updates done so far
+
+
+@struct.dataclass
+class TrainResult:
+    """What `train` returns: the trained policy and per-update metrics (axis 0: num_updates)."""
+
+    params: Any
+    obs_stats: RunningMeanStd  # observation normaliser (mean 0, var 1 when normalize_obs is off)
+    metrics: dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainFunctions:
+    """The pieces `train` is built from, for callers that drive the update loop themselves."""
+
+    config: PPOConfig
+    env: Any
+    env_params: Any
+    spec: EnvSpec
+    network: ActorCritic
+    init_params: Callable[[jax.Array], Any]
+    init: Callable[[jax.Array], TrainState]
+    rollout: RolloutFn
+    make_batch: Callable[[Any, Transition, HyperParams], Batch]
+    update: UpdateFn
+    step: Callable[[TrainState, HyperParams], tuple[TrainState, dict[str, jax.Array]]]
+
+
+def explained_variance(values: jax.Array, targets: jax.Array) -> jax.Array:
+    """1 - Var[targets - values] / Var[targets]; NaN when the targets do not vary."""
+    target_var = jnp.var(targets)
+    return jnp.where(target_var > 0, 1.0 - jnp.var(targets - values) / target_var, jnp.nan)
+
+
+def make_train_functions(
+    config: PPOConfig, env: Any = None, env_params: Any = None
+) -> TrainFunctions:
+    """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
+    if env is None:
+        env, default_params = make_env(config.env_id)
+    else:
+        default_params = env.default_params
+    env_params = default_params if env_params is None else env_params
+    spec = describe_env(env, env_params)
+    if spec.discrete and config.log_std_init != 0.0:
+        raise ConfigError(
+            f"PPOConfig.log_std_init={config.log_std_init!r}: only applies to continuous actions, "
+            f"and {spec.name} has Discrete actions. Fix: leave log_std_init at 0.0."
+        )
+    if config.env_steps >= 2**31:
+        raise ConfigError(
+            f"PPOConfig.total_timesteps={config.total_timesteps!r}: step counters are int32, "
+            "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
+        )
+
+    network = make_network(config, spec)
+    env_reset, rollout = make_env_loop(config, env, env_params, network, spec)
+    update = make_update(config, network)
+    num_steps, num_envs, batch_size = config.num_steps, config.num_envs, config.batch_size
+
+    # Orthogonal init runs a LAPACK QR. Batched by vmap, XLA:CPU's QR kernel waits on its own
+    # thread pool, and two of them running at once (independent layers, or one per host device)
+    # deadlock. Initialising the runs one after another keeps every QR unbatched; it costs
+    # nothing measurable since it runs once per run.
+    @jax.custom_batching.sequential_vmap
+    def init_params(key: jax.Array) -> Any:
+        return network.init(key, jnp.zeros((1, *spec.obs_shape), jnp.float32))
+
+    def init(key: jax.Array) -> TrainState:
+        params_key, env_key, loop_key = jax.random.split(key, 3)
+        env_loop = env_reset(env_key)
+        params = init_params(params_key)
+        opt_state = init_optimizer_state(params)
+        return TrainState(params, opt_state, env_loop, loop_key, jnp.zeros((), jnp.int32))
+
+    def learning_rate_at(hparams: HyperParams, update_index: jax.Array) -> jax.Array:
+        if not config.anneal_lr:
+            return hparams.learning_rate
+        schedule = optax.linear_schedule(hparams.learning_rate, 0.0, config.num_updates)
+        return schedule(update_index)
+
+    def make_batch(params: Any, traj: Transition, hparams: HyperParams) -> Batch:
+        """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]."""
+        # One critic pass over observations and true next observations together.
+        both_values = network.apply(
+            params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
+        )
+        values, next_values = both_values[0], both_values[1]
+        advantages, targets = compute_gae(
+            traj.reward,
+            values,
+            next_values,
+            traj.terminated,
+            traj.done,
+            hparams.gamma,
+            hparams.gae_lambda,
+        )
+        chex.assert_shape([values, advantages, targets], (num_steps, num_envs))
+
+        def flat(x: jax.Array) -> jax.Array:
+            return x.reshape((batch_size, *x.shape[2:]))
+
+        return Batch(
+            obs=flat(traj.obs),
+            action=flat(traj.action),
+            log_prob=flat(traj.log_prob),
+            value=flat(values),
+            advantage=flat(advantages),
+            target=flat(targets),
+        )
+
+    def step(state: TrainState, hparams: HyperParams) -> tuple[TrainState, dict[str, jax.Array]]:
+        key, rollout_key, update_key = jax.random.split(state.key, 3)
+        env_loop, traj, episodes = rollout(state.params, state.env_loop, rollout_key, hparams.gamma)
+        batch = make_batch(state.params, traj, hparams)
+        learning_rate = learning_rate_at(hparams, state.update_index)
+        params, opt_state, infos = update(
+            state.params, state.opt_state, batch, hparams, learning_rate, update_key
+        )
+
+        info = jax.tree.map(jnp.mean, infos)  # over epochs and minibatches
+        finished = episodes.count
+        any_finished = finished > 0
+        metrics = {
+            "episode_return": jnp.where(any_finished, episodes.return_sum / finished, jnp.nan),
+            "episodes_finished": finished,
+            "episode_length": jnp.where(any_finished, episodes.length_sum / finished, jnp.nan),
+            "policy_loss": info.policy_loss,
+            "value_loss": info.value_loss,
+            "entropy": info.entropy,
+            "approx_kl": info.approx_kl,
+            "clip_fraction": info.clip_fraction,
+            "explained_variance": explained_variance(batch.value, batch.target),
+            "learning_rate": jnp.asarray(learning_rate, jnp.float32),
+            "env_steps": (state.update_index + 1) * batch_size,
+        }
+        new_state = TrainState(params, opt_state, env_loop, key, state.update_index + 1)
+        return new_state, metrics
+
+    return TrainFunctions(
+        config, env, env_params, spec, network, init_params, init, rollout, make_batch, update, step
+    )
+
+
+def make_train(
+    config: PPOConfig, env: Any = None, env_params: Any = None
+) -> Callable[[jax.Array, HyperParams], TrainResult]:
+    """A pure function `train(key, hparams) -> TrainResult` running the whole of `config`.
+
+    `env`/`env_params` (any gymnax `Environment`) override `config.env_id`. `train` may be jitted,
+    vmapped over keys (seeds) and/or over `hparams` (a sweep) without recompiling per value.
+    Every entry of `TrainResult.metrics` has shape [config.num_updates] (per run).
+    """
+    functions = make_train_functions(config, env, env_params)
+
+    def train(key: jax.Array, hparams: HyperParams) -> TrainResult:
+        state = functions.init(key)
+        state, metrics = jax.lax.scan(
+            lambda s, _: functions.step(s, hparams), state, None, length=config.num_updates
+        )
+        return TrainResult(params=state.params, obs_stats=state.env_loop.obs_stats, metrics=metrics)
+
+    return train
