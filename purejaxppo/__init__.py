@@ -25,13 +25,21 @@ _EXPORTS = {
     "use_cpu_cores": "purejaxppo.devices",
     "final_returns": "purejaxppo.stats",
     "preset": "purejaxppo.presets",
+    "Range": "purejaxppo.sweep",
+    "SweepResult": "purejaxppo.sweep",
+    "sweep": "purejaxppo.sweep",
+    "PBTResult": "purejaxppo.pbt",
+    "pbt": "purejaxppo.pbt",
     "mean_interval": "purejaxppo.stats",
 }
 __all__ = [
     "ConfigError",
     "HyperParams",
+    "PBTResult",
     "PPOConfig",
+    "Range",
     "RunResult",
+    "SweepResult",
     "TrainResult",
     "TrainState",
     "compute_gae",
@@ -39,7 +47,9 @@ __all__ = [
     "make_train",
     "make_train_functions",
     "mean_interval",
+    "pbt",
     "preset",
+    "sweep",
     "train",
     "use_cpu_cores",
 ]
@@ -48,9 +58,11 @@ if TYPE_CHECKING:
     from purejaxppo.advantages import compute_gae
     from purejaxppo.config import ConfigError, HyperParams, PPOConfig
     from purejaxppo.devices import use_cpu_cores
+    from purejaxppo.pbt import PBTResult, pbt
     from purejaxppo.presets import preset
     from purejaxppo.runner import RunResult, train
     from purejaxppo.stats import final_returns, mean_interval
+    from purejaxppo.sweep import Range, SweepResult, sweep
     from purejaxppo.trainer import TrainResult, TrainState, make_train, make_train_functions
 
 

@@ -29,6 +29,20 @@ def final_returns(
         return np.where(finished > 0, total / finished, np.nan)
 
 
+def area_under_curve(episode_return: np.ndarray) -> np.ndarray:
+    """Area under each run's learning curve divided by its length, [runs, updates] -> [runs].
+
+    Updates are equally spaced in env steps, so this is the mean over updates of the per-update
+    mean episode return; updates in which no episode finished are skipped (NaN if none did).
+    """
+    episode_return = np.atleast_2d(np.asarray(episode_return, np.float64))
+    finished = np.isfinite(episode_return)
+    total = np.where(finished, episode_return, 0.0).sum(axis=-1)
+    count = finished.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
 @dataclasses.dataclass(frozen=True)
 class Interval:
     """A mean over runs with a 95% percentile-bootstrap confidence interval."""

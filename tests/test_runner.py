@@ -61,22 +61,26 @@ def test_runner_rejects_bad_num_seeds(small_config):
         purejaxppo.train(small_config, num_seeds=0)
 
 
-def test_sharded_over_two_cpu_devices_matches_one_device_and_does_not_hang(small_config):
-    # 2 CPU devices running vmapped orthogonal inits at once deadlocked XLA:CPU's LAPACK QR
+@pytest.mark.parametrize("forced_devices", [2, 4])
+def test_sharded_over_cpu_devices_matches_one_device_and_does_not_hang(
+    small_config, forced_devices
+):
+    # Several CPU devices running vmapped orthogonal inits at once deadlocked XLA:CPU's LAPACK QR
     # (see trainer.init_params); 5 seeds also exercise the padding of an uneven split.
     code = f"""
         import json, jax, numpy as np, purejaxppo
-        assert purejaxppo.use_cpu_cores(2) == 2
+        assert len(jax.devices()) == {forced_devices}
         config = purejaxppo.PPOConfig(**{small_config.to_dict()!r})
         result = purejaxppo.train(config, num_seeds=5, key=jax.random.key(9))
         print(json.dumps({{"devices": result.devices,
                            "loss": result.metrics["policy_loss"].tolist(),
                            "ret": result.metrics["episode_return"].tolist()}}))
     """
-    proc = run_python(code, {"XLA_FLAGS": ""}, timeout=300)
+    flags = f"--xla_force_host_platform_device_count={forced_devices}"
+    proc = run_python(code, {"XLA_FLAGS": flags}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sharded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(sharded["devices"]) == 2
+    assert len(sharded["devices"]) == forced_devices
     local = purejaxppo.train(small_config, num_seeds=5, key=jax.random.key(9))
     np.testing.assert_allclose(sharded["loss"], local.metrics["policy_loss"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(sharded["ret"], local.metrics["episode_return"], rtol=1e-5)
