@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import cpu_name
+from throughput import describe_device
 
 
 def scaling_worker(runs: int, total_timesteps: int) -> dict:
@@ -128,7 +127,10 @@ def main() -> None:
         f"64 calls {sweep['separate_run_s']:.1f}s"
     )
 
-    device = f"{cpu_name()}, {os.cpu_count()} cores (JAX CPU backend, one XLA device per core)"
+    import purejaxppo
+
+    purejaxppo.use_cpu_cores()  # so that the device line counts the workers' XLA devices
+    device = describe_device()
     lines = [
         f"Device: {device}. CartPole-v1 default config, "
         f"{args.total_timesteps:,} env steps per run.",

@@ -37,6 +37,16 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def describe_device() -> str:
+    """The card's or CPU's name and the XLA device count, for the first line of every table."""
+    import jax
+
+    devices = jax.local_devices()
+    if devices[0].platform == "cpu":
+        return f"{cpu_name()}, {os.cpu_count()} cores, {len(devices)} XLA CPU device(s)"
+    return f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})"
+
+
 def worker(env_id: str, seeds: int, devices: int, total_timesteps: int) -> dict:
     """One measurement, in this process. Runs the train function, then the rollout alone."""
     import purejaxppo
@@ -196,6 +206,13 @@ def main() -> None:
                 f"compile {row['compile_s']:.1f}s, peak RSS {row['peak_rss_mb']:,.0f} MB",
                 flush=True,
             )
+            # Rewritten after every row, so that a run cut short still leaves its table.
+            table = write_table(rows, args.out)
+    print()
+    print(table)
+
+
+def write_table(rows: list[dict], out: Path) -> str:
     platform_name = rows[0]["platform"]
     device = (
         f"{cpu_name()}, {os.cpu_count()} cores (JAX CPU backend)"
@@ -203,10 +220,9 @@ def main() -> None:
         else f"{rows[0]['device_kind']} ({platform_name})"
     )
     table = markdown(rows, device)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    print()
-    print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+    return table
 
 
 if __name__ == "__main__":

@@ -1,36 +1,51 @@
-"""Tuned settings per environment: `preset("Pendulum-v1")` returns a validated `PPOConfig`.
+"""Tuned settings per environment, kept as data in presets.json, with what they reach.
 
-Each entry records the budget it was tuned for and the final return measured with it (mean over
-8 seeds, last 5% of updates; how and where it was measured is in README.md).
+Each entry: `config` (PPOConfig fields; `total_timesteps` is the budget), `reference` (a
+published return and its source, if any) and `measured` (our final return: mean over seeds of
+each run's last 5% of updates, with its 95% interval, seeds, device and how; null until measured
+— `benchmarks/returns.py` measures them).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+from importlib import resources
 from typing import Any
 
 from purejaxppo.config import ConfigError, PPOConfig
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # CleanRL's ppo.py CartPole setting (the PPOConfig defaults): 500.0 at 5e5 steps.
-    "CartPole-v1": {"env_id": "CartPole-v1"},
-    # 16 envs x 128 steps, 10 epochs of 32 minibatches, obs/reward normalisation, gamma 0.95:
-    # -162 at 5e5 steps (gymnax-blines reaches -130 with a larger budget).
-    "Pendulum-v1": {
-        "env_id": "Pendulum-v1",
-        "num_envs": 16,
-        "num_steps": 128,
-        "total_timesteps": 500_000,
-        "update_epochs": 10,
-        "num_minibatches": 32,
-        "learning_rate": 1e-3,
-        "gamma": 0.95,
-        "gae_lambda": 0.95,
-        "clip_eps": 0.2,
-        "ent_coef": 0.0,
-        "normalize_obs": True,
-        "normalize_reward": True,
-    },
-}
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    env_id: str
+    config: dict[str, Any]
+    reference: dict[str, str] | None
+    measured: dict[str, Any] | None
+    note: str | None = None
+
+    @property
+    def budget(self) -> int:
+        return int(self.config.get("total_timesteps", PPOConfig.total_timesteps))
+
+    def describe(self) -> str:
+        ours = (
+            f"{self.measured['final_return']:.1f} ({self.measured['seeds']} seeds)"
+            if self.measured
+            else "not measured yet"
+        )
+        ref = f", reference {self.reference['return']}" if self.reference else ""
+        return f"{self.budget:.0e} steps: {ours}{ref}"
+
+
+@functools.cache
+def load_presets() -> dict[str, Preset]:
+    text = resources.files("purejaxppo").joinpath("presets.json").read_text()
+    return {env_id: Preset(env_id, **entry) for env_id, entry in json.loads(text).items()}
+
+
+PRESETS = load_presets()
 
 
 def preset(name: str, **overrides: Any) -> PPOConfig:
@@ -40,4 +55,4 @@ def preset(name: str, **overrides: Any) -> PPOConfig:
             f"preset={name!r}: no such preset. Fix: use one of {', '.join(PRESETS)}, "
             "or build a PPOConfig directly."
         )
-    return PPOConfig(**{**PRESETS[name], **overrides})
+    return PPOConfig(**{**PRESETS[name].config, **overrides})

@@ -59,14 +59,14 @@ def test_chunked_equals_unchunked(small_config, unchunked):
 
 def test_chunks_are_sized_from_the_memory_analysis(small_config, unchunked, monkeypatch):
     compiled = jax.jit(jax.vmap(purejaxppo.make_train(small_config), in_axes=(0, None)))
-    one_run = runner.executable_bytes(
-        compiled.lower(jax.random.split(jax.random.key(0), 1), small_config.hparams).compile()
+    five_runs = runner.executable_bytes(
+        compiled.lower(jax.random.split(jax.random.key(0), 5), small_config.hparams).compile()
     )
-    # Pretend the device has room for 2.5 runs at MEMORY_FRACTION: chunks of 2.
+    # Pretend the budget holds half of what 5 runs need: 2.5 runs, so chunks of 2.
     monkeypatch.setattr(
         runner,
         "device_available_bytes",
-        lambda devices: int(2.5 * one_run / runner.MEMORY_FRACTION),
+        lambda devices: int(0.5 * five_runs / runner.MEMORY_FRACTION),
     )
     planned = purejaxppo.train(small_config, num_seeds=5, key=3)
     assert (planned.runs_per_chunk, planned.num_chunks) == (2, 3)

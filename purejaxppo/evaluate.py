@@ -1,0 +1,128 @@
+"""Evaluate trained policies: whole episodes, vmapped over episodes (and runs), in one jit."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.config import PPOConfig
+from purejaxppo.networks import ActorCritic
+from purejaxppo.normalization import RunningMeanStd
+from purejaxppo.trainer import TrainFunctions, make_train_functions
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    returns: np.ndarray  # [..., num_episodes] undiscounted return of each episode
+    lengths: np.ndarray  # [..., num_episodes]
+
+
+def _policy_action(functions: TrainFunctions, params, obs_stats, obs, key, deterministic: bool):
+    spec, config = functions.spec, functions.config
+    obs = obs.astype(jnp.float32)
+    if config.normalize_obs:
+        obs = obs_stats.normalize(obs)
+    policy = functions.network.apply(params, obs[None], method=ActorCritic.actor)
+    action = policy.mode() if deterministic else policy.sample(seed=key)
+    action = action[0]
+    if not spec.discrete:
+        action = jnp.clip(action, spec.action_low, spec.action_high).reshape(spec.action_shape)
+    return action
+
+
+def make_episode(functions: TrainFunctions, deterministic: bool = True):
+    """`episode(params, obs_stats, key) -> (return, length)`: one full episode of one policy."""
+    env, env_params = functions.env, functions.env_params
+
+    def episode(params, obs_stats, key):
+        reset_key, loop_key = jax.random.split(key)
+        obs, state = env.reset(reset_key, env_params)
+
+        def running(carry):
+            return ~carry[4]
+
+        def step(carry):
+            obs, state, total, length, _, key = carry
+            key, act_key, step_key = jax.random.split(key, 3)
+            action = _policy_action(functions, params, obs_stats, obs, act_key, deterministic)
+            obs, state, reward, terminated, truncated, _ = env.step(
+                step_key, state, action, env_params
+            )
+            done = jnp.logical_or(terminated, truncated)
+            return obs, state, total + reward, length + 1, done, key
+
+        init = (
+            obs,
+            state,
+            jnp.zeros((), jnp.float32),
+            jnp.zeros((), jnp.int32),
+            jnp.array(False),
+            loop_key,
+        )
+        _, _, total, length, _, _ = jax.lax.while_loop(running, step, init)
+        return total, length
+
+    return episode
+
+
+def evaluate(
+    config: PPOConfig,
+    params: Any,
+    key: jax.Array | int = 0,
+    num_episodes: int = 10,
+    deterministic: bool = True,
+    obs_stats: RunningMeanStd | None = None,
+    env: Any = None,
+    env_params: Any = None,
+) -> EvalResult:
+    """Run `num_episodes` whole episodes with the policy `params`, vmapped over episodes.
+
+    `params` (and `obs_stats`, needed when config.normalize_obs) may carry a leading runs axis,
+    as in `RunResult.params`; results then have shape [runs, num_episodes]. Deterministic
+    evaluation takes the policy's mode (argmax, or the Gaussian mean clipped to the bounds).
+    """
+    functions = make_train_functions(config, env, env_params)
+    if obs_stats is None:
+        obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
+    key = jax.random.key(key) if isinstance(key, int) else key
+    episode = jax.vmap(make_episode(functions, deterministic), in_axes=(None, None, 0))
+    reference = jax.tree.leaves(functions.init_params(jax.random.key(0)))[0]
+    has_runs_axis = jax.tree.leaves(params)[0].ndim == reference.ndim + 1
+
+    if has_runs_axis:
+        num_runs = jax.tree.leaves(params)[0].shape[0]
+        if jax.tree.leaves(obs_stats)[0].ndim == len(functions.spec.obs_shape):
+            obs_stats = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), obs_stats)
+        keys = jax.random.split(key, (num_runs, num_episodes))
+        run = jax.jit(jax.vmap(episode))
+    else:
+        keys = jax.random.split(key, num_episodes)
+        run = jax.jit(episode)
+    returns, lengths = run(params, obs_stats, keys)
+    return EvalResult(returns=np.asarray(returns), lengths=np.asarray(lengths))
+
+
+def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=None) -> list[Any]:
+    """The env states of one deterministic episode, for rendering (one policy, no runs axis)."""
+    functions = make_train_functions(config)
+    env, env_params = functions.env, functions.env_params
+    if obs_stats is None:
+        obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
+    reset_key, key = jax.random.split(key)
+    obs, state = env.reset(reset_key, env_params)
+    act = jax.jit(lambda o, k: _policy_action(functions, params, obs_stats, o, k, True))
+    step = jax.jit(env.step)
+    states = [state]
+    while True:
+        key, act_key, step_key = jax.random.split(key, 3)
+        obs, next_state, _, terminated, truncated, _ = step(
+            step_key, state, act(obs, act_key), env_params
+        )
+        if bool(terminated) or bool(truncated):
+            return states
+        state = next_state
+        states.append(state)

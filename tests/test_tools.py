@@ -1,0 +1,76 @@
+"""Evaluation, the progress callback and the presets."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+import purejaxppo
+from purejaxppo import PPOConfig
+from purejaxppo.evaluate import evaluate
+from purejaxppo.presets import PRESETS, preset
+from purejaxppo.progress import TrainingProgress
+from purejaxppo.trainer import make_train_functions
+from tests import probes
+
+
+def test_evaluate_runs_whole_episodes():
+    config = PPOConfig()
+    functions = make_train_functions(config, probes.NeverEnding())
+    params = functions.init_params(jax.random.key(0))
+    result = evaluate(config, params, key=1, num_episodes=4, env=probes.NeverEnding())
+    np.testing.assert_array_equal(result.lengths, [10, 10, 10, 10])  # cut by the time limit
+    np.testing.assert_array_equal(result.returns, [10.0] * 4)
+
+
+def test_evaluate_over_a_runs_axis_and_deterministic_mode(small_config):
+    runs = purejaxppo.train(small_config, num_seeds=2, key=0)
+    result = evaluate(small_config, runs.params, key=0, num_episodes=3, obs_stats=runs.obs_stats)
+    assert result.returns.shape == (2, 3)
+    assert np.all(result.lengths >= 8) and np.all(result.returns == result.lengths)  # CartPole
+    again = evaluate(small_config, runs.params, key=5, num_episodes=3, obs_stats=runs.obs_stats)
+    assert again.returns.shape == (2, 3)  # a deterministic policy: only resets differ
+
+
+def test_progress_is_one_host_call_per_update_per_chunk_never_per_run(small_config):
+    tracker = TrainingProgress(6 * small_config.env_steps, "test", enabled=False)
+    purejaxppo.train(small_config, num_seeds=6, key=0, progress=tracker, max_runs_per_chunk=3)
+    assert tracker.calls == 2 * small_config.num_updates  # 2 chunks of 3 runs
+    assert tracker.completed == tracker.total == 6 * small_config.env_steps
+
+
+def test_no_callback_without_progress(small_config, monkeypatch):
+    calls = []
+    monkeypatch.setattr(TrainingProgress, "__call__", lambda self, *a: calls.append(a))
+    purejaxppo.train(small_config, num_seeds=2, key=0)
+    assert calls == []
+
+
+def test_segmented_loop_equals_one_call(small_config, tmp_path):
+    one_call = purejaxppo.train(small_config, num_seeds=2, key=4)
+    segmented = purejaxppo.train(small_config, num_seeds=2, key=4, checkpoint_dir=tmp_path,
+                                 segment_updates=5)  # fmt: skip
+    for name, values in one_call.metrics.items():
+        np.testing.assert_array_equal(values, segmented.metrics[name], err_msg=name)
+    for a, b in zip(jax.tree.leaves(one_call.params), jax.tree.leaves(segmented.params),
+                    strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+    again = purejaxppo.train(small_config, num_seeds=2, key=4, checkpoint_dir=tmp_path,
+                             segment_updates=5)  # fmt: skip
+    np.testing.assert_array_equal(again.metrics["policy_loss"], one_call.metrics["policy_loss"])
+    with pytest.raises(ValueError, match="holds other runs"):
+        purejaxppo.train(small_config, num_seeds=3, key=4, checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize("env_id", sorted(PRESETS))
+def test_every_preset_loads_and_builds(env_id):
+    entry = PRESETS[env_id]
+    config = preset(env_id)
+    assert config.env_id == env_id and config.total_timesteps == entry.budget
+    functions = make_train_functions(config)
+    assert functions.spec.name
+    if entry.measured is not None:
+        low, high = entry.measured["ci95"]
+        assert low <= entry.measured["final_return"] <= high and entry.measured["device"]
+    assert entry.describe().startswith(f"{entry.budget:.0e}")
