@@ -41,6 +41,8 @@ def abstract_host_state(abstract: TrainState) -> TrainState:
 class RunCheckpoints:
     """Save and restore the progress of `purejaxppo.train(..., checkpoint_dir=...)`."""
 
+    enabled = True
+
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory).absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -98,3 +100,27 @@ class RunCheckpoints:
     def close(self) -> None:
         self._manager.close()
         self._checkpointer.close()
+
+
+class NoCheckpoints:
+    """The segmented loop without a checkpoint directory: nothing is saved or found."""
+
+    enabled = False
+
+    def check_fingerprint(self, fingerprint: dict[str, Any]) -> None:
+        pass
+
+    def latest_step(self) -> None:
+        return None
+
+    def save_carry(self, step: int, carry: dict[str, Any]) -> None:
+        pass
+
+    def has_chunk(self, index: int) -> bool:
+        return False
+
+    def save_chunk(self, index: int, result: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

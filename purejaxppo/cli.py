@@ -42,6 +42,8 @@ class TrainCommand:
     """Run directory name (default: ENV_ID-TIMESTAMP)."""
     quiet: bool = False
     """No progress bar."""
+    progress_every: int = 10
+    """Refresh the progress bar every this many updates (one host call for all runs)."""
     segment_updates: int = 100
     """Updates per compiled segment of the training loop."""
     checkpoint_every: int = 500
@@ -177,6 +179,7 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
             segment_updates=command.segment_updates,
             checkpoint_every=command.checkpoint_every,
             max_runs_per_chunk=command.max_runs_per_chunk,
+            progress_every=command.progress_every,
         )
     except KeyboardInterrupt:
         print(f"\ninterrupted; checkpoint saved. Continue with: purejaxppo resume {directory}")
@@ -328,6 +331,19 @@ def run_envs(command: EnvsCommand) -> int:
         preset = PRESETS.get(env_id)
         described = preset.describe() if preset else "-"
         print(f"{env_id:28s} {actions:24s} {spec.obs_shape!s:14s} {described}")
+    try:
+        from purejaxppo.brax_env import brax_env_names
+
+        names = brax_env_names()
+    except ConfigError:
+        print("Brax environments (NAME-brax): pip install 'purejaxppo[brax]' to list and use them")
+        return 0
+    # Building a Brax system takes seconds, so its spaces are not read here.
+    print("\nBrax environments, as NAME-brax or NAME-brax-BACKEND (Box actions in [-1, 1]):")
+    for name in names:
+        preset = PRESETS.get(f"{name}-brax")
+        described = preset.describe() if preset else "-"
+        print(f"{name + '-brax':28s} {described}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from flax import struct
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
+Network = Literal["mlp", "cnn", "gru"]
 
 # Fields of PPOConfig that are copied into HyperParams (and nowhere else in the trace).
 TRACED_FIELDS = (
@@ -95,6 +96,16 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     """Global gradient-norm clip (traced)."""
 
+    network: Network = "mlp"
+    """Actor and critic (static): `mlp` on flattened observations; `cnn` (3x3 convolutions, then
+    the MLP) for image-like [H, W, C] observations such as MinAtar; `gru` (an embedding, a GRU
+    whose state resets at episode starts, then actor and critic MLP heads) for tasks that need
+    memory. With `gru`, minibatches are whole env sequences, so num_minibatches must divide
+    num_envs."""
+    conv_channels: tuple[int, ...] = (16,)
+    """Channels of each 3x3 convolution (stride 1, same padding) of the `cnn` network (static)."""
+    gru_size: int = 128
+    """Hidden state size of the `gru` network; its embedding layer has the same width (static)."""
     actor_hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the actor MLP (static)."""
     critic_hidden: tuple[int, ...] = (64, 64)
@@ -118,7 +129,7 @@ class PPOConfig:
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
         # stays hashable (it is a static argument).
-        for name in ("actor_hidden", "critic_hidden"):
+        for name in ("actor_hidden", "critic_hidden", "conv_channels"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         self._check_counts()
         self._check_hyperparameters()
@@ -214,6 +225,29 @@ class PPOConfig:
                 raise _fail(
                     name, widths, "needs one or more positive layer widths", f"{name}=(64, 64)"
                 )
+        if self.network not in ("mlp", "cnn", "gru"):
+            raise _fail("network", self.network, "is not a known network", "use mlp, cnn or gru")
+        if not self.conv_channels or any(
+            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1
+            for c in self.conv_channels
+        ):
+            raise _fail(
+                "conv_channels", self.conv_channels, "needs one or more positive channel counts",
+                "conv_channels=(16,)",
+            )  # fmt: skip
+        if (
+            isinstance(self.gru_size, bool)
+            or not isinstance(self.gru_size, (int, np.integer))
+            or (self.gru_size < 1)
+        ):
+            raise _fail("gru_size", self.gru_size, "must be a positive integer", "gru_size=128")
+        if self.network == "gru" and self.num_envs % self.num_minibatches:
+            raise _fail(
+                "num_minibatches", self.num_minibatches,
+                f"must divide num_envs={self.num_envs} with network='gru' (a minibatch is made of "
+                "whole env sequences)",
+                "choose num_minibatches among the divisors of num_envs",
+            )  # fmt: skip
         if self.activation not in ("tanh", "relu", "gelu", "silu"):
             raise _fail(
                 "activation",
@@ -228,6 +262,13 @@ class PPOConfig:
         from purejaxppo.envs import describe_env_id  # local: envs imports nothing from here
 
         spec = describe_env_id(self.env_id)
+        if self.network == "cnn" and len(spec.obs_shape) != 3:
+            raise _fail(
+                "network", self.network,
+                f"needs image-like [H, W, C] observations, and {self.env_id}'s have shape "
+                f"{spec.obs_shape}",
+                "use network='mlp' (or 'gru') for this environment",
+            )  # fmt: skip
         if spec.discrete and self.log_std_init != 0.0:
             raise _fail(
                 "log_std_init",

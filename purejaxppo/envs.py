@@ -31,14 +31,22 @@ class EnvSpec:
         return int(np.prod(self.obs_shape, dtype=np.int64))
 
 
+@functools.cache  # environments hold no mutable state; building some (Brax) takes seconds
 def make_env(env_id: str) -> tuple[Any, Any]:
-    """`gymnax.make(env_id)` with an error that lists what exists."""
+    """`gymnax.make(env_id)` with an error that lists what exists; `NAME-brax[-BACKEND]` builds a
+    Brax environment through `purejaxppo.brax_env` (needs the brax extra)."""
+    from purejaxppo.brax_env import BraxEnvironment, parse_brax_id
+
+    brax_id = parse_brax_id(env_id)
+    if brax_id is not None and env_id not in gymnax.registered_envs:
+        env = BraxEnvironment(*brax_id)
+        return env, env.default_params
     if env_id not in gymnax.registered_envs:
         known = ", ".join(gymnax.registered_envs)
         raise ConfigError(
             f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
-            f"{known}, or register yours with gymnax.register(env_id, factory) "
-            "(or pass env=... to make_train)."
+            f"{known}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax extra), or "
+            "register yours with gymnax.register(env_id, factory) (or pass env=... to make_train)."
         )
     try:
         return gymnax.make(env_id)

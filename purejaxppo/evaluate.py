@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.config import PPOConfig
-from purejaxppo.networks import ActorCritic
+from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.trainer import TrainFunctions, make_train_functions
 
@@ -21,17 +21,31 @@ class EvalResult:
     lengths: np.ndarray  # [..., num_episodes]
 
 
-def _policy_action(functions: TrainFunctions, params, obs_stats, obs, key, deterministic: bool):
-    spec, config = functions.spec, functions.config
+def _initial_hidden(functions: TrainFunctions) -> jax.Array | None:
+    network = functions.network
+    return network.initial_hidden((1,)) if isinstance(network, RecurrentActorCritic) else None
+
+
+def _policy_action(
+    functions: TrainFunctions, params, obs_stats, obs, hidden, start, key, deterministic: bool
+):
+    """One env's action for `obs`, and the new GRU state ([1, H]; None for other networks)."""
+    spec, config, network = functions.spec, functions.config, functions.network
     obs = obs.astype(jnp.float32)
     if config.normalize_obs:
         obs = obs_stats.normalize(obs)
-    policy = functions.network.apply(params, obs[None], method=ActorCritic.actor)
+    if hidden is not None:
+        hidden = network.apply(
+            params, hidden, obs[None], start[None], method=RecurrentActorCritic.step
+        )
+        policy, _ = network.apply(params, hidden, method=RecurrentActorCritic.heads)
+    else:
+        policy = network.apply(params, obs[None], method=ActorCritic.actor)
     action = policy.mode() if deterministic else policy.sample(seed=key)
     action = action[0]
     if not spec.discrete:
         action = jnp.clip(action, spec.action_low, spec.action_high).reshape(spec.action_shape)
-    return action
+    return action, hidden
 
 
 def make_episode(functions: TrainFunctions, deterministic: bool = True):
@@ -46,14 +60,16 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             return ~carry[4]
 
         def step(carry):
-            obs, state, total, length, _, key = carry
+            obs, state, total, length, _, key, hidden = carry
             key, act_key, step_key = jax.random.split(key, 3)
-            action = _policy_action(functions, params, obs_stats, obs, act_key, deterministic)
+            action, hidden = _policy_action(
+                functions, params, obs_stats, obs, hidden, length == 0, act_key, deterministic
+            )
             obs, state, reward, terminated, truncated, _ = env.step(
                 step_key, state, action, env_params
             )
             done = jnp.logical_or(terminated, truncated)
-            return obs, state, total + reward, length + 1, done, key
+            return obs, state, total + reward, length + 1, done, key, hidden
 
         init = (
             obs,
@@ -62,8 +78,9 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             jnp.zeros((), jnp.int32),
             jnp.array(False),
             loop_key,
+            _initial_hidden(functions),
         )
-        _, _, total, length, _, _ = jax.lax.while_loop(running, step, init)
+        _, _, total, length, _, _, _ = jax.lax.while_loop(running, step, init)
         return total, length
 
     return episode
@@ -114,14 +131,14 @@ def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=Non
         obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
     reset_key, key = jax.random.split(key)
     obs, state = env.reset(reset_key, env_params)
-    act = jax.jit(lambda o, k: _policy_action(functions, params, obs_stats, o, k, True))
+    act = jax.jit(lambda o, h, s, k: _policy_action(functions, params, obs_stats, o, h, s, k, True))
     step = jax.jit(env.step)
-    states = [state]
+    states, hidden, start = [state], _initial_hidden(functions), jnp.array(True)
     while True:
         key, act_key, step_key = jax.random.split(key, 3)
-        obs, next_state, _, terminated, truncated, _ = step(
-            step_key, state, act(obs, act_key), env_params
-        )
+        action, hidden = act(obs, hidden, start, act_key)
+        start = jnp.array(False)
+        obs, next_state, _, terminated, truncated, _ = step(step_key, state, action, env_params)
         if bool(terminated) or bool(truncated):
             return states
         state = next_state

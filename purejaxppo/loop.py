@@ -13,8 +13,12 @@ import jax.numpy as jnp
 from purejaxppo.config import HyperParams, PPOConfig
 from purejaxppo.trainer import TrainFunctions, TrainState, make_train_functions
 
-# progress(update_index, return_sum, episodes_finished): sums over all runs of one update.
+# progress(updates_done, return_sum, episodes_finished): sums over all runs of one update.
 ProgressFn = Callable[[Any, Any, Any], None]
+
+# A host callback costs about 0.5 ms on a GPU (measured on an H200: one per update slowed 64
+# CartPole seeds by 6.5%); one every 10 updates keeps the bar live for well under 1%.
+DEFAULT_PROGRESS_EVERY = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,12 +30,16 @@ class BatchedTraining:
     advance: Callable[[TrainState, HyperParams, int], tuple[TrainState, dict[str, jax.Array]]]
 
 
-def make_batched_training(config: PPOConfig, progress: ProgressFn | None = None) -> BatchedTraining:
+def make_batched_training(
+    config: PPOConfig,
+    progress: ProgressFn | None = None,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
+) -> BatchedTraining:
     """`init(key_data [R, 2], hparams [R])` and `advance(states, hparams, length)`.
 
     `advance` runs `length` updates of every run and returns the new states and metrics with
-    leaves [R, length]. With `progress`, each update makes one unordered host call with the
-    return sum and episode count over all runs.
+    leaves [R, length]. With `progress`, every `progress_every`-th update (and the last) makes
+    one unordered host call with the return sum and episode count over all runs.
     """
     functions = make_train_functions(config)
     step = jax.vmap(functions.step)
@@ -48,8 +56,14 @@ def make_batched_training(config: PPOConfig, progress: ProgressFn | None = None)
                 return_sum = jnp.sum(
                     jnp.where(finished > 0, metrics["episode_return"] * finished, 0.0)
                 )
-                jax.debug.callback(
-                    progress, states.update_index[0], return_sum, jnp.sum(finished), ordered=False
+                updates_done = states.update_index[0]
+                report = (updates_done % progress_every == 0) | (updates_done == config.num_updates)
+                jax.lax.cond(
+                    report,
+                    lambda: jax.debug.callback(
+                        progress, updates_done, return_sum, jnp.sum(finished), ordered=False
+                    ),
+                    lambda: None,
                 )
             return states, metrics
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import distrax
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from purejaxppo.config import HyperParams
-from purejaxppo.networks import ActorCritic
+from purejaxppo.networks import ActorCritic, RecurrentActorCritic, unroll
 
 
 @struct.dataclass
 class Batch:
-    """Flat training samples; every field has leading axis [B]."""
+    """Training samples. Feed-forward networks: flat, every field has leading axis [B].
+    Recurrent networks: whole env sequences, leading axes [T, B], plus `start` and
+    `initial_hidden` to replay the GRU over them."""
 
     obs: jax.Array  # [B, *obs_shape]
     action: jax.Array  # [B] or [B, A]
@@ -22,6 +25,18 @@ class Batch:
     value: jax.Array  # [B] values at collection time
     advantage: jax.Array  # [B]
     target: jax.Array  # [B] value targets (advantage + value)
+    start: jax.Array | None = None  # [T, B] bool: the step began an episode
+    initial_hidden: jax.Array | None = None  # [B, H]: GRU state entering step 0
+
+
+def evaluate_batch(
+    params: Any, network: ActorCritic | RecurrentActorCritic, batch: Batch
+) -> tuple[distrax.Distribution, jax.Array]:
+    """The current policy and values on the batch's observations (replaying the GRU if any)."""
+    if isinstance(network, RecurrentActorCritic):
+        hidden = unroll(network, params, batch.initial_hidden, batch.obs, batch.start)
+        return network.apply(params, hidden, method=RecurrentActorCritic.heads)
+    return network.apply(params, batch.obs)
 
 
 @struct.dataclass
@@ -59,14 +74,14 @@ def normalize_advantage(advantage: jax.Array) -> jax.Array:
 
 def ppo_loss(
     params: Any,
-    network: ActorCritic,
+    network: ActorCritic | RecurrentActorCritic,
     batch: Batch,
     hparams: HyperParams,
     norm_adv: bool,
     clip_vloss: bool,
 ) -> tuple[jax.Array, LossInfo]:
     """policy_loss + vf_coef * value_loss - ent_coef * entropy, and its diagnostics."""
-    policy, value = network.apply(params, batch.obs)
+    policy, value = evaluate_batch(params, network, batch)
     log_prob = policy.log_prob(batch.action)
     log_ratio = log_prob - batch.log_prob
     ratio = jnp.exp(log_ratio)

@@ -22,19 +22,17 @@ def _short(count: float) -> str:
 
 
 class TrainingProgress:
-    """Host side of the progress callback. Each call is one update of every run in the chunk.
-
-    Calls come from XLA's threads, unordered, so the counter is locked and the shown return is
-    that of the most recent update reported.
-    """
+    """Host side of the progress callback, which the compiled loop calls every few updates with
+    sums over every run of the chunk (never once per run)."""
 
     def __init__(self, total_env_steps: int, description: str, enabled: bool = True) -> None:
         self.total = total_env_steps
         self.calls = 0
-        self.steps_per_call = 0
         self.completed = 0
         self._lock = threading.Lock()
-        self._last_update = -1
+        self._chunk_base = 0  # env steps of the chunks before the one running
+        self._steps_per_update = 0  # env steps of one update of every valid run of the chunk
+        self._updates_done = 0  # in the running chunk, the most any call has reported
         self._mean_return = math.nan
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -50,21 +48,29 @@ class TrainingProgress:
         )
 
     def start(self, completed: int = 0) -> None:
-        self.completed = completed
+        """Show the bar; `completed` env steps were done before (a resumed run)."""
+        self.completed = self._chunk_base = completed
         self._progress.update(self._task, completed=completed, steps=_short(completed))
         self._progress.start()
 
-    def set_chunk(self, runs: int, batch_size: int) -> None:
-        """Env steps that one callback stands for: one update of every run in the chunk."""
-        self.steps_per_call = runs * batch_size
+    def begin_chunk(self, runs: int, batch_size: int, updates_done: int = 0) -> None:
+        """A chunk of `runs` valid runs starts (or resumes after `updates_done` updates)."""
+        with self._lock:
+            self._chunk_base = self.completed - updates_done * runs * batch_size
+            self._steps_per_update = runs * batch_size
+            self._updates_done = updates_done
 
-    def __call__(self, update_index, return_sum, episodes_finished) -> None:
+    def __call__(self, updates_done, return_sum, episodes_finished) -> None:
+        """One report from the compiled loop: after `updates_done` updates of every run of the
+        chunk, the sum of the returns and the count of the episodes that finished in that update.
+        Reports arrive unordered from XLA's threads: the newest one wins."""
         with self._lock:
             self.calls += 1
-            self.completed += self.steps_per_call
-            if int(episodes_finished) > 0 and int(update_index) >= self._last_update:
-                self._last_update = int(update_index)
-                self._mean_return = float(return_sum) / int(episodes_finished)
+            if int(updates_done) >= self._updates_done:
+                self._updates_done = int(updates_done)
+                if int(episodes_finished) > 0:
+                    self._mean_return = float(return_sum) / int(episodes_finished)
+            self.completed = self._chunk_base + self._updates_done * self._steps_per_update
             completed, mean_return = self.completed, self._mean_return
         task = self._progress.tasks[0]
         rate = f"({_short(task.speed)}/s)" if task.speed else ""

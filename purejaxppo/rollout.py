@@ -18,7 +18,7 @@ from flax import struct
 
 from purejaxppo.config import PPOConfig
 from purejaxppo.envs import EnvSpec
-from purejaxppo.networks import ActorCritic
+from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 from purejaxppo.normalization import RewardScaler, RunningMeanStd
 
 
@@ -33,6 +33,11 @@ class Transition:
     terminated: jax.Array  # [T, N] bool: true terminal state, no bootstrap
     done: jax.Array  # [T, N] bool: terminated or truncated
     next_obs: jax.Array  # [T, N, *obs_shape]: the true next observation (pre-reset if done)
+    # Recurrent networks only (None otherwise):
+    start: jax.Array | None = None  # [T, N] bool: the step began an episode (GRU state reset)
+    hidden: jax.Array | None = None  # [T, N, H]: GRU state after the step
+    value: jax.Array | None = None  # [T, N]: critic at collection time
+    initial_hidden: jax.Array | None = None  # [N, H]: GRU state entering step 0 (before reset)
 
 
 @struct.dataclass
@@ -53,6 +58,14 @@ class EpisodeSummary:
 
 
 @struct.dataclass
+class RecurrentCarry:
+    """The GRU state of each env and whether its next step begins an episode."""
+
+    hidden: jax.Array  # [N, H]
+    start: jax.Array  # [N] bool
+
+
+@struct.dataclass
 class EnvLoopState:
     """Everything the rollout carries from one update to the next."""
 
@@ -61,6 +74,7 @@ class EnvLoopState:
     obs_stats: RunningMeanStd
     reward_scaler: RewardScaler
     episodes: EpisodeTracker
+    recurrent: RecurrentCarry | None = None  # recurrent networks only
 
 
 RolloutFn = Callable[
@@ -69,7 +83,11 @@ RolloutFn = Callable[
 
 
 def make_env_loop(
-    config: PPOConfig, env: Any, env_params: Any, network: ActorCritic, spec: EnvSpec
+    config: PPOConfig,
+    env: Any,
+    env_params: Any,
+    network: ActorCritic | RecurrentActorCritic,
+    spec: EnvSpec,
 ) -> tuple[Callable[[jax.Array], EnvLoopState], RolloutFn]:
     """Returns `reset(key) -> EnvLoopState` and `rollout(params, state, key, gamma)`.
 
@@ -77,6 +95,7 @@ def make_env_loop(
     `EpisodeSummary` of the episodes that finished in it.
     """
     num_envs = config.num_envs
+    recurrent = isinstance(network, RecurrentActorCritic)
     vmapped_reset = jax.vmap(env.reset, in_axes=(0, None))
     vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     if not spec.discrete:
@@ -102,6 +121,12 @@ def make_env_loop(
                 returns=jnp.zeros((num_envs,), jnp.float32),
                 lengths=jnp.zeros((num_envs,), jnp.int32),
             ),
+            recurrent=RecurrentCarry(
+                hidden=network.initial_hidden((num_envs,)),
+                start=jnp.ones((num_envs,), bool),
+            )
+            if recurrent
+            else None,
         )
 
     def to_env_action(action: jax.Array) -> jax.Array:
@@ -113,7 +138,17 @@ def make_env_loop(
         def step(carry: tuple[EnvLoopState, EpisodeSummary], step_key: jax.Array):
             state, summary = carry
             action_key, env_key = jax.random.split(step_key)
-            policy = network.apply(params, state.obs, method=ActorCritic.actor)
+            if recurrent:
+                hidden = network.apply(
+                    params,
+                    state.recurrent.hidden,
+                    state.obs,
+                    state.recurrent.start,
+                    method=RecurrentActorCritic.step,
+                )
+                policy, value = network.apply(params, hidden, method=RecurrentActorCritic.heads)
+            else:
+                policy = network.apply(params, state.obs, method=ActorCritic.actor)
             action, log_prob = policy.sample_and_log_prob(seed=action_key)
             raw_next_obs, env_state, reward, terminated, truncated, info = vmapped_step(
                 jax.random.split(env_key, num_envs),
@@ -153,7 +188,13 @@ def make_env_loop(
                 done=done,
                 next_obs=true_next_obs,
             )
-            new_state = EnvLoopState(env_state, next_obs, obs_stats, reward_scaler, episodes)
+            carry = None
+            if recurrent:
+                transition = transition.replace(
+                    start=state.recurrent.start, hidden=hidden, value=value
+                )
+                carry = RecurrentCarry(hidden=hidden, start=done)
+            new_state = EnvLoopState(env_state, next_obs, obs_stats, reward_scaler, episodes, carry)
             return (new_state, summary), transition
 
         empty = EpisodeSummary(
@@ -161,9 +202,11 @@ def make_env_loop(
             length_sum=jnp.zeros((), jnp.int32),
             count=jnp.zeros((), jnp.int32),
         )
+        initial_hidden = state.recurrent.hidden if recurrent else None
         (state, summary), transitions = jax.lax.scan(
             step, (state, empty), jax.random.split(key, config.num_steps)
         )
+        transitions = transitions.replace(initial_hidden=initial_hidden)
         chex.assert_shape(transitions.reward, (config.num_steps, num_envs))
         chex.assert_shape(transitions.obs, (config.num_steps, num_envs, *spec.obs_shape))
         return state, transitions, summary

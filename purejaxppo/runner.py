@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxppo.checkpoint import (
+    NoCheckpoints,
     RunCheckpoints,
     abstract_host_state,
     state_from_host,
@@ -30,7 +30,7 @@ from purejaxppo.checkpoint import (
 )
 from purejaxppo.config import TRACED_FIELDS, ConfigError, HyperParams, PPOConfig
 from purejaxppo.devices import describe_devices
-from purejaxppo.loop import make_batched_training
+from purejaxppo.loop import DEFAULT_PROGRESS_EVERY, make_batched_training
 from purejaxppo.memory import MEMORY_FRACTION, device_available_bytes, executable_bytes
 from purejaxppo.progress import TrainingProgress
 from purejaxppo.stats import Interval, final_returns, mean_interval
@@ -236,6 +236,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     segment_updates: int | None = None,
     checkpoint_every: int | None = None,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
 ) -> RunResult:
     """Train `num_seeds` seeds of each hyperparameter setting of `config` in one compile.
 
@@ -249,7 +250,8 @@ def train(
     and on CPU devices of at most CPU_RUNS_PER_DEVICE runs each (faster);
     `max_runs_per_chunk` overrides both.
 
-    `progress`: show a live progress bar (one host call per update for all runs of a chunk).
+    `progress`: show a live progress bar, fed by one host call every `progress_every` updates
+    for all runs of a chunk together.
     `checkpoint_dir`: run the updates as a host loop over compiled segments of `segment_updates`
     (default 100) and save the loop's carry there with orbax every `checkpoint_every` updates
     (default: every segment) and on Ctrl-C. If the directory already holds a checkpoint of the
@@ -258,6 +260,7 @@ def train(
     _positive_or_none("max_runs_per_chunk", max_runs_per_chunk, "leave it None, or e.g. 256")
     _positive_or_none("segment_updates", segment_updates, "leave it None, or e.g. 100")
     _positive_or_none("checkpoint_every", checkpoint_every, "leave it None, or e.g. 500")
+    _positive_or_none("progress_every", progress_every, "e.g. 10")
     plan = _plan(config, num_seeds, key, hparams, devices, max_runs_per_chunk)
     if isinstance(progress, TrainingProgress):
         tracker = progress
@@ -266,7 +269,7 @@ def train(
             plan.num_runs * config.env_steps, config.env_id, enabled=bool(progress)
         )
     # No callback at all in the compiled loop unless progress is wanted.
-    training = make_batched_training(config, tracker if progress else None)
+    training = make_batched_training(config, tracker if progress else None, progress_every)
     segmented = checkpoint_dir is not None or segment_updates is not None
     segment = min(segment_updates or DEFAULT_SEGMENT_UPDATES, config.num_updates)
 
@@ -292,23 +295,29 @@ def train(
             return full_jit.lower(*plan.specs(chunk)).compile()
 
     chunk, compiled = _choose_chunk(plan, compile_for, max_runs_per_chunk)
-    tail = None  # the last, shorter segment
-    if segmented and config.num_updates % segment:
+    if segmented:
+        # Everything the host loop needs is compiled and traced here, outside the timed run.
         keys, hps = plan.specs(chunk)
-        abstract = jax.eval_shape(init, keys, hps)
-        tail = advance.lower(abstract, hps, config.num_updates % segment).compile()
+        abstract_states = jax.eval_shape(init, keys, hps)
+        remainder = config.num_updates % segment
+        segments = _Segments(
+            init=init.lower(keys, hps).compile(),
+            full=compiled,
+            tail=advance.lower(abstract_states, hps, remainder).compile() if remainder else None,
+            length=segment,
+            abstract_states=abstract_states,
+            abstract_metrics=jax.eval_shape(advance, abstract_states, hps, segment)[1],
+        )
     compile_seconds = time.perf_counter() - start
 
     num_chunks = math.ceil(plan.num_runs / chunk)
     start = time.perf_counter()
-    tracker.set_chunk(chunk, config.batch_size)
     if segmented:
-        checkpoints = RunCheckpoints(checkpoint_dir or Path(tempfile.mkdtemp(prefix="purejaxppo-")))
+        checkpoints = RunCheckpoints(checkpoint_dir) if checkpoint_dir else NoCheckpoints()
         try:
             pieces, timed_steps = _run_segmented(
-                plan, chunk, num_chunks, init, advance, (compiled, tail), segment,
-                checkpoint_every, checkpoints, tracker,
-            )  # fmt: skip
+                plan, chunk, num_chunks, segments, checkpoint_every, checkpoints, tracker
+            )
         finally:
             checkpoints.close()
             tracker.stop()
@@ -318,8 +327,9 @@ def train(
         try:
             for index in range(num_chunks):
                 first = index * chunk
-                params, obs_stats, metrics = compiled(*plan.chunk_inputs(first, chunk))
                 valid = min(chunk, plan.num_runs - first)
+                tracker.begin_chunk(valid, config.batch_size)
+                params, obs_stats, metrics = compiled(*plan.chunk_inputs(first, chunk))
                 out = {"params": params, "obs_stats": obs_stats, "metrics": metrics}
                 pieces.append(jax.tree.map(lambda x, n=valid: _to_host(x)[:n], out))
         finally:
@@ -345,15 +355,24 @@ def train(
     )
 
 
-def _run_segmented(
-    plan: _Plan, chunk, num_chunks, init, advance, executables, segment, checkpoint_every,
-    checkpoints: RunCheckpoints, tracker: TrainingProgress,
-):  # fmt: skip
-    """The host loop over chunks of runs and segments of updates, with checkpoints.
+@dataclasses.dataclass(frozen=True)
+class _Segments:
+    """The compiled pieces of the segmented loop, for one chunk shape."""
 
-    `executables`: the compiled advance for `segment` updates and for the remainder (or None).
-    """
-    full_segment, tail = executables
+    init: Any  # compiled init(key_data, hparams) -> states
+    full: Any  # compiled advance(states, hparams) over `length` updates
+    tail: Any  # compiled advance over num_updates % length updates, or None
+    length: int
+    abstract_states: Any
+    abstract_metrics: dict[str, Any]
+
+
+def _run_segmented(
+    plan: _Plan, chunk: int, num_chunks: int, segments: _Segments, checkpoint_every: int | None,
+    checkpoints: RunCheckpoints | NoCheckpoints, tracker: TrainingProgress,
+):  # fmt: skip
+    """The host loop over chunks of runs and segments of updates, with checkpoints."""
+    segment, abstract_states = segments.length, segments.abstract_states
     config = plan.config
     num_updates = config.num_updates
     every = max(segment, checkpoint_every or segment)
@@ -367,10 +386,9 @@ def _run_segmented(
             "devices": len(plan.devices),
         }
     )
-    keys, hps = plan.specs(chunk)
-    abstract_states = jax.eval_shape(init, keys, hps)
-    abstract_metrics = jax.eval_shape(advance, abstract_states, hps, segment)[1]
-    metrics_like = {k: np.zeros((chunk, num_updates), v.dtype) for k, v in abstract_metrics.items()}
+    metrics_like = {
+        k: np.zeros((chunk, num_updates), v.dtype) for k, v in segments.abstract_metrics.items()
+    }
     carry_like = {
         "chunk": np.zeros((), np.int64),
         "update": np.zeros((), np.int64),
@@ -399,21 +417,24 @@ def _run_segmented(
                 update = int(carry["update"])
                 states = jax.device_put(state_from_host(carry["states"]), plan.sharding)
                 metrics = carry["metrics"]
-                tracker.completed += update * chunk * config.batch_size
+                tracker.completed += update * valid * config.batch_size
             else:
-                update, states = 0, init(key_data, hparams)
+                update, states = 0, segments.init(key_data, hparams)
                 metrics = {k: np.zeros_like(v) for k, v in metrics_like.items()}
+            tracker.begin_chunk(valid, config.batch_size, update)
             pending = None  # the last dispatched segment, whose metrics are not on the host yet
             while update < num_updates:
                 length = min(segment, num_updates - update)
-                executable = full_segment if length == segment else tail
+                executable = segments.full if length == segment else segments.tail
                 states, segment_metrics = executable(states, hparams)  # dispatched, not awaited
                 if pending is not None:
                     _write_metrics(metrics, pending)  # while this segment computes
                 pending = (update, length, segment_metrics)
                 update += length
                 timed_steps += valid * length * config.batch_size
-                if stop.requested or (update % every == 0 and update < num_updates):
+                if stop.requested or (
+                    checkpoints.enabled and update % every == 0 and update < num_updates
+                ):
                     _write_metrics(metrics, pending)
                     pending = None
                     _save_carry(checkpoints, index, update, num_updates, states, metrics)

@@ -43,6 +43,13 @@ def area_under_curve(episode_return: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
+def iqm(values: np.ndarray) -> float:
+    """Interquartile mean (mean of the middle 50%, as rliable defines it), NaNs dropped."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    return float(scipy_stats.trim_mean(values, 0.25)) if values.size else float("nan")
+
+
 @dataclasses.dataclass(frozen=True)
 class Interval:
     """A mean over runs with a 95% percentile-bootstrap confidence interval."""

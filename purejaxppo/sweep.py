@@ -10,11 +10,10 @@ from typing import Any, Literal
 import jax
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from purejaxppo.config import TRACED_FIELDS, ConfigError, HyperParams, PPOConfig
 from purejaxppo.runner import RunResult, train
-from purejaxppo.stats import area_under_curve, mean_interval
+from purejaxppo.stats import area_under_curve, iqm, mean_interval
 
 # Scale parameters, sampled log-uniformly by default; the others (gamma, gae_lambda) uniformly.
 LOG_SCALE_FIELDS = frozenset({"learning_rate", "ent_coef", "vf_coef", "max_grad_norm", "clip_eps"})
@@ -168,7 +167,7 @@ def sweep(
                 "config": index,
                 **values,
                 "mean": interval.mean,
-                "iqm": float(scipy_stats.trim_mean(finite, 0.25)) if finite.size else np.nan,
+                "iqm": iqm(finite),
                 "ci_low": interval.low,
                 "ci_high": interval.high,
                 "auc": float(np.nanmean(auc[result.setting == index])),

@@ -20,7 +20,7 @@ from purejaxppo.advantages import compute_gae
 from purejaxppo.config import ConfigError, HyperParams, PPOConfig
 from purejaxppo.envs import EnvSpec, describe_env, make_env
 from purejaxppo.loss import Batch
-from purejaxppo.networks import ActorCritic, make_network
+from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
 from purejaxppo.update import UpdateFn, init_optimizer_state, make_update
@@ -68,7 +68,7 @@ class TrainFunctions:
     env: Any
     env_params: Any
     spec: EnvSpec
-    network: ActorCritic
+    network: ActorCritic | RecurrentActorCritic
     init_params: Callable[[jax.Array], Any]
     init: Callable[[jax.Array], TrainState]
     rollout: RolloutFn
@@ -104,7 +104,13 @@ def make_train_functions(
             "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
         )
 
+    if config.network == "cnn" and len(spec.obs_shape) != 3:
+        raise ConfigError(
+            f"PPOConfig.network='cnn': needs image-like [H, W, C] observations, and {spec.name}'s "
+            f"have shape {spec.obs_shape}. Fix: use network='mlp' (or 'gru') for it."
+        )
     network = make_network(config, spec)
+    recurrent = isinstance(network, RecurrentActorCritic)
     env_reset, rollout = make_env_loop(config, env, env_params, network, spec)
     update = make_update(config, network)
     num_steps, num_envs, batch_size = config.num_steps, config.num_envs, config.batch_size
@@ -115,7 +121,10 @@ def make_train_functions(
     # nothing measurable since it runs once per run.
     @jax.custom_batching.sequential_vmap
     def init_params(key: jax.Array) -> Any:
-        return network.init(key, jnp.zeros((1, *spec.obs_shape), jnp.float32))
+        obs = jnp.zeros((1, *spec.obs_shape), jnp.float32)
+        if recurrent:
+            return network.init(key, network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
+        return network.init(key, obs)
 
     def init(key: jax.Array) -> TrainState:
         params_key, env_key, loop_key = jax.random.split(key, 3)
@@ -131,12 +140,26 @@ def make_train_functions(
         return schedule(update_index)
 
     def make_batch(params: Any, traj: Transition, hparams: HyperParams) -> Batch:
-        """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]."""
-        # One critic pass over observations and true next observations together.
-        both_values = network.apply(
-            params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
-        )
-        values, next_values = both_values[0], both_values[1]
+        """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]
+        (recurrent networks: kept as [num_steps, num_envs, ...] sequences)."""
+        if recurrent:
+            # V(s'_t) continues the GRU state after step t on the true next observation: the
+            # next step's value when the episode goes on, V(final observation) when it ended.
+            next_hidden = network.apply(
+                params,
+                traj.hidden,
+                traj.next_obs,
+                jnp.zeros(traj.done.shape, bool),
+                method=RecurrentActorCritic.step,
+            )
+            _, next_values = network.apply(params, next_hidden, method=RecurrentActorCritic.heads)
+            values = traj.value
+        else:
+            # One critic pass over observations and true next observations together.
+            both_values = network.apply(
+                params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
+            )
+            values, next_values = both_values[0], both_values[1]
         advantages, targets = compute_gae(
             traj.reward,
             values,
@@ -147,6 +170,17 @@ def make_train_functions(
             hparams.gae_lambda,
         )
         chex.assert_shape([values, advantages, targets], (num_steps, num_envs))
+        if recurrent:
+            return Batch(
+                obs=traj.obs,
+                action=traj.action,
+                log_prob=traj.log_prob,
+                value=values,
+                advantage=advantages,
+                target=targets,
+                start=traj.start,
+                initial_hidden=traj.initial_hidden,
+            )
 
         def flat(x: jax.Array) -> jax.Array:
             return x.reshape((batch_size, *x.shape[2:]))

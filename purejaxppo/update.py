@@ -12,12 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
 from purejaxppo.config import HyperParams, PPOConfig
 from purejaxppo.loss import Batch, LossInfo, ppo_loss
-from purejaxppo.networks import ActorCritic
+from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 
 ADAM_EPS = 1e-5
 
@@ -48,14 +49,30 @@ UpdateFn = Callable[
 ]
 
 
-def make_update(config: PPOConfig, network: ActorCritic) -> UpdateFn:
+def make_update(config: PPOConfig, network: ActorCritic | RecurrentActorCritic) -> UpdateFn:
     """Returns `update(params, opt_state, batch, hparams, learning_rate, key)`.
 
-    `batch` has leaves [batch_size, ...]. Returns the new params (same pytree as `params`) and
-    optimizer state and the `LossInfo` of every minibatch step, leaves
-    [update_epochs, num_minibatches].
+    `batch` has leaves [batch_size, ...], or for a recurrent network [num_steps, num_envs, ...]
+    (minibatches are then whole env sequences: a permutation of the envs). Returns the new params
+    (same pytree as `params`) and optimizer state and the `LossInfo` of every minibatch step,
+    leaves [update_epochs, num_minibatches].
     """
     num_minibatches = config.num_minibatches
+    recurrent = isinstance(network, RecurrentActorCritic)
+
+    def sequence_minibatches(batch: Batch, key: jax.Array) -> Batch:
+        """[T, N, ...] -> [M, T, N/M, ...] (initial_hidden [N, H] -> [M, N/M, H]) by env."""
+        permutation = jax.random.permutation(key, config.num_envs)
+
+        def split(x: jax.Array, env_axis: int) -> jax.Array:
+            x = jnp.take(x, permutation, axis=env_axis)
+            x = x.reshape((*x.shape[:env_axis], num_minibatches, -1, *x.shape[env_axis + 1 :]))
+            return jnp.moveaxis(x, env_axis, 0)
+
+        hidden = split(batch.initial_hidden, 0)
+        return jax.tree.map(lambda x: split(x, 1), batch.replace(initial_hidden=None)).replace(
+            initial_hidden=hidden
+        )
 
     def update(params, opt_state, batch: Batch, hparams: HyperParams, learning_rate, key):
         optimizer = make_optimizer(hparams.max_grad_norm, learning_rate)
@@ -75,10 +92,13 @@ def make_update(config: PPOConfig, network: ActorCritic) -> UpdateFn:
             return (flat + updates, opt_state), info
 
         def epoch(carry, epoch_key: jax.Array):
-            permutation = jax.random.permutation(epoch_key, config.batch_size)
-            minibatches = jax.tree.map(
-                lambda x: x[permutation].reshape((num_minibatches, -1, *x.shape[1:])), batch
-            )
+            if recurrent:
+                minibatches = sequence_minibatches(batch, epoch_key)
+            else:
+                permutation = jax.random.permutation(epoch_key, config.batch_size)
+                minibatches = jax.tree.map(
+                    lambda x: x[permutation].reshape((num_minibatches, -1, *x.shape[1:])), batch
+                )
             return jax.lax.scan(minibatch_step, carry, minibatches)
 
         (flat_params, opt_state), infos = jax.lax.scan(

@@ -33,10 +33,16 @@ def test_evaluate_over_a_runs_axis_and_deterministic_mode(small_config):
     assert again.returns.shape == (2, 3)  # a deterministic policy: only resets differ
 
 
-def test_progress_is_one_host_call_per_update_per_chunk_never_per_run(small_config):
+@pytest.mark.parametrize("segmented", [False, True])
+@pytest.mark.parametrize("every", [1, 5])
+def test_progress_is_one_host_call_per_report_per_chunk_never_per_run(small_config, every,
+                                                                      segmented):  # fmt: skip
     tracker = TrainingProgress(6 * small_config.env_steps, "test", enabled=False)
-    purejaxppo.train(small_config, num_seeds=6, key=0, progress=tracker, max_runs_per_chunk=3)
-    assert tracker.calls == 2 * small_config.num_updates  # 2 chunks of 3 runs
+    purejaxppo.train(small_config, num_seeds=6, key=0, progress=tracker, max_runs_per_chunk=3,
+                     progress_every=every, segment_updates=5 if segmented else None)  # fmt: skip
+    n = small_config.num_updates  # 12
+    reports = [u for u in range(1, n + 1) if u % every == 0 or u == n]
+    assert tracker.calls == 2 * len(reports)  # 2 chunks of 3 runs, one call for all 3
     assert tracker.completed == tracker.total == 6 * small_config.env_steps
 
 

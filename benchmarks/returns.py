@@ -1,0 +1,157 @@
+"""Final returns per environment with its preset, against the published references.
+
+Each environment trains with its preset (`purejaxppo/presets.json`) over N seeds in one vmapped
+call. The table gives the budget, our final return (each run's mean over the episodes of its
+last 5% of updates; mean over seeds with a 95% percentile-bootstrap interval, and the IQM), the
+published reference and its source, whether we reach it, wall time (compile + run) and device.
+Rows are written as they finish, so a run cut short keeps its table.
+
+    python benchmarks/returns.py                                  # the default list, 16 seeds
+    python benchmarks/returns.py --envs CartPole-v1 MemoryChain-bsuite --seeds 8
+    python benchmarks/returns.py --envs all                       # every preset
+    python benchmarks/returns.py --update-presets                 # record results in presets.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import describe_device
+
+DEFAULT_ENVS = [
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "MemoryChain-bsuite",
+    "Breakout-MinAtar",
+    "SpaceInvaders-MinAtar",
+]
+PRESETS_FILE = Path(__file__).resolve().parents[1] / "purejaxppo" / "presets.json"
+
+
+def measure(env_id: str, seeds: int) -> dict:
+    import numpy as np
+
+    import purejaxppo
+    from purejaxppo.presets import PRESETS
+    from purejaxppo.stats import iqm
+
+    entry = PRESETS[env_id]
+    config = purejaxppo.preset(env_id)
+    start = time.perf_counter()
+    result = purejaxppo.train(config, num_seeds=seeds, key=0)
+    wall = time.perf_counter() - start
+    interval = result.final_return
+    reference = entry.reference or {}
+    value = reference.get("value")
+    return {
+        "env_id": env_id,
+        "network": config.network,
+        "budget": config.env_steps,
+        "seeds": seeds,
+        "mean": interval.mean,
+        "ci95": [interval.low, interval.high],
+        "iqm": iqm(result.final_returns),
+        "reference": reference.get("return", "-"),
+        "source": reference.get("source", "-"),
+        "reference_value": value,
+        "wall_s": wall,
+        "steps_per_second": result.steps_per_second,
+        "final_returns": [float(v) for v in np.asarray(result.final_returns)],
+    }
+
+
+def verdict(row: dict) -> str:
+    """ "yes" when the reference is not above our 95% interval (compared at the 2 decimals
+    shown), else "no" with the gap between our mean and the reference."""
+    value = row["reference_value"]
+    if value is None:
+        return "no reference"
+    if round(row["ci95"][1], 2) >= value:
+        return "yes"
+    return f"**no** ({row['mean'] - value:+.1f})"
+
+
+def markdown(rows: list[dict], device: str) -> str:
+    lines = [
+        f"Device: {device}. Seeds per environment: {rows[0]['seeds']}, one vmapped call each.",
+        "",
+        "| environment | network | budget (env steps) | ours: mean [95% CI] | IQM | published "
+        "reference | source | reached | wall s |",
+        "|---|---|---:|---|---:|---|---|---|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['env_id']} | {r['network']} | {r['budget']:.2e} | {r['mean']:.2f} "
+            f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] | {r['iqm']:.2f} | {r['reference']} "
+            f"| {r['source']} | {verdict(r)} | {r['wall_s']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_presets(rows: list[dict], device: str) -> None:
+    presets = json.loads(PRESETS_FILE.read_text())
+    today = datetime.date.today().isoformat()
+    for r in rows:
+        presets[r["env_id"]]["measured"] = {
+            "final_return": round(r["mean"], 2),
+            "ci95": [round(r["ci95"][0], 2), round(r["ci95"][1], 2)],
+            "seeds": r["seeds"],
+            "env_steps": r["budget"],
+            "device": device,
+            "how": f"benchmarks/returns.py, {today}",
+        }
+    PRESETS_FILE.write_text(json.dumps(presets, indent=1, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--envs", nargs="+", default=DEFAULT_ENVS, help="env ids, or 'all'")
+    parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/returns.md"))
+    parser.add_argument("--update-presets", action="store_true")
+    parser.add_argument("--render", type=Path, help="re-print the table of a saved .json")
+    parser.add_argument("--device", default=None, help="with --render: the device line")
+    args = parser.parse_args()
+    if args.render:
+        print(markdown(json.loads(args.render.read_text()), args.device or "see the .json"))
+        return
+
+    import purejaxppo
+
+    purejaxppo.use_cpu_cores()
+    from purejaxppo.presets import PRESETS
+
+    envs = sorted(PRESETS) if args.envs == ["all"] else args.envs
+    unknown = [e for e in envs if e not in PRESETS]
+    if unknown:
+        sys.exit(f"--envs: no preset for {', '.join(unknown)}. Fix: see `purejaxppo envs`.")
+    device = describe_device()
+    rows = []
+    for env_id in envs:
+        row = measure(env_id, args.seeds)
+        rows.append(row)
+        print(
+            f"{env_id}: {row['mean']:.2f} [{row['ci95'][0]:.2f}, {row['ci95'][1]:.2f}], "
+            f"IQM {row['iqm']:.2f}, reference {row['reference']}, {row['wall_s']:.0f} s",
+            flush=True,
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown(rows, device))
+        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    if args.update_presets:
+        update_presets(rows, device)
+    print()
+    print(markdown(rows, device))
+
+
+if __name__ == "__main__":
+    main()
