@@ -28,20 +28,18 @@ from purejaxppo.trainer import make_train_functions
 
 
 def versions() -> dict[str, str]:
-    import flax
-    import gymnax
-    import optax
+    """Installed versions of this package and what it trains with (distribution metadata)."""
+    from importlib import metadata
 
-    from purejaxppo import __version__
-
-    return {
-        "purejaxppo": __version__,
-        "jax": jax.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "gymnax": getattr(gymnax, "__version__", "unknown"),
-        "python": platform.python_version(),
-    }
+    found = {}
+    for name in ("purejaxppo", "jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "brax"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if name != "brax":  # an optional extra
+                found[name] = "not installed"
+    found["python"] = platform.python_version()
+    return found
 
 
 def metrics_frame(result: RunResult) -> pd.DataFrame:

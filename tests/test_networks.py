@@ -10,6 +10,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
+from purejaxppo.evaluate import evaluate
 from purejaxppo.loss import evaluate_batch, ppo_loss
 from purejaxppo.networks import RecurrentActorCritic, patches_3x3
 from purejaxppo.trainer import make_train_functions
@@ -131,3 +132,6 @@ def test_memory_task_needs_the_recurrent_policy():
     mlp = purejaxppo.train(MEMORY.replace(network="mlp"), num_seeds=4, key=0)
     assert np.mean(gru.final_returns) >= 0.8, gru.final_returns
     assert np.mean(mlp.final_returns) <= 0.3, mlp.final_returns
+    # Evaluation carries the GRU state through each episode as training did.
+    evaluated = evaluate(MEMORY, gru.params, key=1, num_episodes=8, obs_stats=gru.obs_stats)
+    assert evaluated.returns.shape == (4, 8) and np.mean(evaluated.returns) >= 0.8
