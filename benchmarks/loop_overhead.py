@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import describe_device
+from throughput import describe_device, save_text
 
 
 def main() -> None:
@@ -83,10 +83,8 @@ def main() -> None:
             f"| {name} | {sps / 1e3:,.0f}k | {seconds:.1f} | {sps / reference:.3f} | {calls} |"
         )
     table = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    print()
-    print(table)
+    save_text(table, args.out)
+    print(f"\n{table}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import describe_device
+from throughput import describe_device, save_text
 
 DEFAULT_ENVS = [
     "CartPole-v1",
@@ -119,10 +119,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/returns.md"))
     parser.add_argument("--update-presets", action="store_true")
     parser.add_argument("--render", type=Path, help="re-print the table of a saved .json")
-    parser.add_argument("--device", default=None, help="with --render: the device line")
     args = parser.parse_args()
     if args.render:
-        print(markdown(json.loads(args.render.read_text()), args.device or "see the .json"))
+        record = json.loads(args.render.read_text())
+        print(markdown(record["rows"], record["device"]), end="")
         return
 
     import purejaxppo
@@ -144,9 +144,9 @@ def main() -> None:
             f"IQM {row['iqm']:.2f}, reference {row['reference']}, {row['wall_s']:.0f} s",
             flush=True,
         )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(markdown(rows, device))
-        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+        save_text(markdown(rows, device), args.out)
+        record = {"device": device, "rows": rows}
+        save_text(json.dumps(record, indent=1) + "\n", args.out.with_suffix(".json"))
     if args.update_presets:
         update_presets(rows, device)
     print()

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import describe_device
+from throughput import describe_device, save_text
 
 
 def scaling_worker(runs: int, total_timesteps: int) -> dict:
@@ -159,10 +159,8 @@ def main() -> None:
         f"One call is {ratio:.1f}x faster than 64 separate calls (run time, same process).",
     ]
     table = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    print()
-    print(table)
+    save_text(table, args.out)
+    print(f"\n{table}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,12 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def save_text(text: str, out: Path) -> None:
+    """Write a result file (a markdown table, JSON), creating its folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
 def describe_device() -> str:
     """The card's or CPU's name and the XLA device count, for the first line of every table."""
     import jax
@@ -220,8 +226,7 @@ def write_table(rows: list[dict], out: Path) -> str:
         else f"{rows[0]['device_kind']} ({platform_name})"
     )
     table = markdown(rows, device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
+    save_text(table, out)
     return table
 
 

@@ -14,6 +14,7 @@ generalized, positional, spring, mjx, e.g. `hopper-brax` or `inverted_pendulum-b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jax
@@ -36,12 +37,13 @@ class BraxParams(environment.EnvParams):
     max_steps_in_episode: int = 1000
 
 
+BRAX_ID = re.compile(rf"(.+)-brax(?:-({'|'.join(BACKENDS)}))?")
+
+
 def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
     """`NAME-brax[-BACKEND]` -> (NAME, BACKEND or None); None for other ids."""
-    name, sep, rest = env_id.partition("-brax")
-    if not sep or not name or (rest and rest[1:] not in BACKENDS) or (rest and rest[0] != "-"):
-        return None
-    return name, rest[1:] or None
+    match = BRAX_ID.fullmatch(env_id)
+    return (match[1], match[2]) if match else None
 
 
 def _import_brax_envs():

@@ -8,10 +8,13 @@ hyperparameters without recompiling. Every check runs when the config is built, 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from flax import struct
+
+if TYPE_CHECKING:
+    from purejaxppo.envs import EnvSpec
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 Network = Literal["mlp", "cnn", "gru"]
@@ -261,11 +264,15 @@ class PPOConfig:
     def _check_environment(self) -> None:
         from purejaxppo.envs import describe_env_id  # local: envs imports nothing from here
 
-        spec = describe_env_id(self.env_id)
+        self.check_fits(describe_env_id(self.env_id))
+
+    def check_fits(self, spec: EnvSpec) -> None:
+        """Raise ConfigError if this config cannot train on an env with spec `spec` (the config's
+        own env at construction; an env passed to `make_train` there)."""
         if self.network == "cnn" and len(spec.obs_shape) != 3:
             raise _fail(
                 "network", self.network,
-                f"needs image-like [H, W, C] observations, and {self.env_id}'s have shape "
+                f"needs image-like [H, W, C] observations, and {spec.name}'s have shape "
                 f"{spec.obs_shape}",
                 "use network='mlp' (or 'gru') for this environment",
             )  # fmt: skip
@@ -273,6 +280,6 @@ class PPOConfig:
             raise _fail(
                 "log_std_init",
                 self.log_std_init,
-                f"only applies to continuous actions, and {self.env_id} has Discrete actions",
+                f"only applies to continuous actions, and {spec.name} has Discrete actions",
                 "leave log_std_init at 0.0 for this environment",
             )

@@ -107,7 +107,7 @@ def evaluate(
         obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
     key = jax.random.key(key) if isinstance(key, int) else key
     episode = jax.vmap(make_episode(functions, deterministic), in_axes=(None, None, 0))
-    reference = jax.tree.leaves(functions.init_params(jax.random.key(0)))[0]
+    reference = jax.tree.leaves(jax.eval_shape(functions.init_params, jax.random.key(0)))[0]
     has_runs_axis = jax.tree.leaves(params)[0].ndim == reference.ndim + 1
 
     if has_runs_axis:

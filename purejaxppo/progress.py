@@ -30,8 +30,8 @@ class TrainingProgress:
         self.calls = 0
         self.completed = 0
         self._lock = threading.Lock()
-        self._chunk_base = 0  # env steps of the chunks before the one running
-        self._steps_per_update = 0  # env steps of one update of every valid run of the chunk
+        self._chunk_base = 0  # env steps of the runs before the running chunk
+        self._steps_per_update = 0  # env steps of one update of every run of the chunk
         self._updates_done = 0  # in the running chunk, the most any call has reported
         self._mean_return = math.nan
         self._progress = Progress(
@@ -47,18 +47,18 @@ class TrainingProgress:
             description, total=total_env_steps, steps="0", rate="", ret="-"
         )
 
-    def start(self, completed: int = 0) -> None:
-        """Show the bar; `completed` env steps were done before (a resumed run)."""
-        self.completed = self._chunk_base = completed
-        self._progress.update(self._task, completed=completed, steps=_short(completed))
+    def start(self) -> None:
         self._progress.start()
 
-    def begin_chunk(self, runs: int, batch_size: int, updates_done: int = 0) -> None:
-        """A chunk of `runs` valid runs starts (or resumes after `updates_done` updates)."""
+    def begin_chunk(self, steps_before: int, steps_per_update: int, updates_done: int = 0) -> None:
+        """A chunk starts (or resumes after `updates_done` updates): `steps_before` env steps
+        were done by the runs before it, and each update of its runs takes `steps_per_update`."""
         with self._lock:
-            self._chunk_base = self.completed - updates_done * runs * batch_size
-            self._steps_per_update = runs * batch_size
+            self._chunk_base = steps_before
+            self._steps_per_update = steps_per_update
             self._updates_done = updates_done
+            self.completed = steps_before + updates_done * steps_per_update
+        self._progress.update(self._task, completed=self.completed, steps=_short(self.completed))
 
     def __call__(self, updates_done, return_sum, episodes_finished) -> None:
         """One report from the compiled loop: after `updates_done` updates of every run of the

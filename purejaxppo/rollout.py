@@ -1,9 +1,10 @@
 """Rollout: num_steps of (actor forward -> vmapped env.step) as one `lax.scan`.
 
-Only the actor runs inside the scan. The critic is evaluated afterwards on the whole
-[num_steps * num_envs] batch of observations and true next observations at once, which is both
-cheaper (one large matmul instead of num_steps small ones) and what GAE needs: V of the
-pre-reset final observation at every episode end.
+Feed-forward networks: only the actor runs inside the scan. The critic is evaluated afterwards on
+the whole [num_steps * num_envs] batch of observations and true next observations at once, which
+is both cheaper (one large matmul instead of num_steps small ones) and what GAE needs: V of the
+pre-reset final observation at every episode end. Recurrent networks: the GRU step and both heads
+run inside the scan (the GRU state must advance step by step), and the values are kept.
 """
 
 from __future__ import annotations

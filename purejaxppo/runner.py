@@ -219,10 +219,9 @@ def _choose_chunk(plan: _Plan, compile_for, max_runs_per_chunk: int | None):
     return runs_per_device * devices, compiled
 
 
-def _chunk_result(states, metrics, valid: int) -> dict[str, Any]:
-    """Host copies of what a chunk returns, without its padding runs."""
-    out = {"params": states.params, "obs_stats": states.env_loop.obs_stats, "metrics": metrics}
-    return jax.tree.map(lambda x: _to_host(x)[:valid], out)
+def _results(states, metrics) -> dict[str, Any]:
+    """What a chunk of runs returns: params, observation statistics and metrics."""
+    return {"params": states.params, "obs_stats": states.env_loop.obs_stats, "metrics": metrics}
 
 
 def train(
@@ -287,7 +286,7 @@ def train(
             states, metrics = training.advance(
                 training.init(key_data, hps), hps, config.num_updates
             )
-            return states.params, states.env_loop.obs_stats, metrics
+            return _results(states, metrics)
 
         full_jit = jax.jit(full, out_shardings=plan.sharding)
 
@@ -296,9 +295,9 @@ def train(
 
     chunk, compiled = _choose_chunk(plan, compile_for, max_runs_per_chunk)
     if segmented:
-        # Everything the host loop needs is compiled and traced here, outside the timed run.
+        # Everything the host loop needs is compiled here, outside the timed run.
         keys, hps = plan.specs(chunk)
-        abstract_states = jax.eval_shape(init, keys, hps)
+        abstract_states, abstract_metrics = compiled.out_info
         remainder = config.num_updates % segment
         segments = _Segments(
             init=init.lower(keys, hps).compile(),
@@ -306,7 +305,7 @@ def train(
             tail=advance.lower(abstract_states, hps, remainder).compile() if remainder else None,
             length=segment,
             abstract_states=abstract_states,
-            abstract_metrics=jax.eval_shape(advance, abstract_states, hps, segment)[1],
+            abstract_metrics=abstract_metrics,
         )
     compile_seconds = time.perf_counter() - start
 
@@ -328,9 +327,8 @@ def train(
             for index in range(num_chunks):
                 first = index * chunk
                 valid = min(chunk, plan.num_runs - first)
-                tracker.begin_chunk(valid, config.batch_size)
-                params, obs_stats, metrics = compiled(*plan.chunk_inputs(first, chunk))
-                out = {"params": params, "obs_stats": obs_stats, "metrics": metrics}
+                tracker.begin_chunk(first * config.env_steps, valid * config.batch_size)
+                out = compiled(*plan.chunk_inputs(first, chunk))
                 pieces.append(jax.tree.map(lambda x, n=valid: _to_host(x)[:n], out))
         finally:
             tracker.stop()
@@ -399,11 +397,8 @@ def _run_segmented(
     carry = checkpoints.restore_carry(resume_step, carry_like) if resume_step is not None else None
 
     stop = _StopRequest()
-    pieces, timed_steps, done_steps = [], 0, 0
-    for index in range(num_chunks):
-        if checkpoints.has_chunk(index):
-            done_steps += chunk * config.env_steps
-    tracker.start(done_steps)
+    pieces, timed_steps = [], 0
+    tracker.start()
     with stop:
         for index in range(num_chunks):
             first = index * chunk
@@ -417,11 +412,10 @@ def _run_segmented(
                 update = int(carry["update"])
                 states = jax.device_put(state_from_host(carry["states"]), plan.sharding)
                 metrics = carry["metrics"]
-                tracker.completed += update * valid * config.batch_size
             else:
                 update, states = 0, segments.init(key_data, hparams)
                 metrics = {k: np.zeros_like(v) for k, v in metrics_like.items()}
-            tracker.begin_chunk(valid, config.batch_size, update)
+            tracker.begin_chunk(first * config.env_steps, valid * config.batch_size, update)
             pending = None  # the last dispatched segment, whose metrics are not on the host yet
             while update < num_updates:
                 length = min(segment, num_updates - update)
@@ -442,7 +436,7 @@ def _run_segmented(
                         raise KeyboardInterrupt
             if pending is not None:
                 _write_metrics(metrics, pending)
-            piece = _chunk_result(states, metrics, valid)
+            piece = jax.tree.map(lambda x, n=valid: _to_host(x)[:n], _results(states, metrics))
             checkpoints.save_chunk(index, piece)
             pieces.append(piece)
     return pieces, timed_steps
@@ -489,10 +483,5 @@ def _save_carry(checkpoints, index, update, num_updates, states, metrics) -> Non
 
 
 def _chunk_like(abstract_states, metrics_like, valid: int) -> dict[str, Any]:
-    host = abstract_host_state(abstract_states)
-    out = {
-        "params": host.params,
-        "obs_stats": host.env_loop.obs_stats,
-        "metrics": metrics_like,
-    }
+    out = _results(abstract_host_state(abstract_states), metrics_like)
     return jax.tree.map(lambda x: np.zeros((valid, *x.shape[1:]), x.dtype), out)

@@ -93,22 +93,13 @@ def make_train_functions(
         default_params = env.default_params
     env_params = default_params if env_params is None else env_params
     spec = describe_env(env, env_params)
-    if spec.discrete and config.log_std_init != 0.0:
-        raise ConfigError(
-            f"PPOConfig.log_std_init={config.log_std_init!r}: only applies to continuous actions, "
-            f"and {spec.name} has Discrete actions. Fix: leave log_std_init at 0.0."
-        )
+    config.check_fits(spec)
     if config.env_steps >= 2**31:
         raise ConfigError(
             f"PPOConfig.total_timesteps={config.total_timesteps!r}: step counters are int32, "
             "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
         )
 
-    if config.network == "cnn" and len(spec.obs_shape) != 3:
-        raise ConfigError(
-            f"PPOConfig.network='cnn': needs image-like [H, W, C] observations, and {spec.name}'s "
-            f"have shape {spec.obs_shape}. Fix: use network='mlp' (or 'gru') for it."
-        )
     network = make_network(config, spec)
     recurrent = isinstance(network, RecurrentActorCritic)
     env_reset, rollout = make_env_loop(config, env, env_params, network, spec)
