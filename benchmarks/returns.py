@@ -10,16 +10,23 @@ Rows are written as they finish, so a run cut short keeps its table.
     python benchmarks/returns.py --envs CartPole-v1 MemoryChain-bsuite --seeds 8
     python benchmarks/returns.py --envs all                       # every preset
     python benchmarks/returns.py --update-presets                 # record results in presets.json
+    python benchmarks/returns.py --envs Breakout-MinAtar --set gamma=0.999 network=cnn
+    python benchmarks/returns.py --envs Pendulum-v1 --key 1       # 16 other seeds
+
+`--set FIELD=VALUE` (VALUE is JSON; a bare word is taken as a string) trains a variant of each
+preset; the row names the changes, and `--update-presets` then writes them into the preset.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import describe_device, save_text
@@ -35,7 +42,31 @@ DEFAULT_ENVS = [
 PRESETS_FILE = Path(__file__).resolve().parents[1] / "purejaxppo" / "presets.json"
 
 
-def measure(env_id: str, seeds: int) -> dict:
+def parse_changes(pairs: list[str]) -> dict[str, Any]:
+    """["gamma=0.999", "actor_hidden=[256,256]", "network=mlp"] -> {field: value}."""
+    from purejaxppo.config import PPOConfig
+
+    fields = {f.name for f in dataclasses.fields(PPOConfig)}
+    changes = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in fields:
+            sys.exit(
+                f"--set {pair!r}: expected FIELD=VALUE with FIELD a PPOConfig field. "
+                f"Fix: use one of {', '.join(sorted(fields))}."
+            )
+        try:
+            changes[name] = json.loads(text)
+        except json.JSONDecodeError:
+            changes[name] = text
+    return changes
+
+
+def describe_changes(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in changes.items())
+
+
+def measure(env_id: str, seeds: int, changes: dict[str, Any] | None = None, key: int = 0) -> dict:
     import numpy as np
 
     import purejaxppo
@@ -43,18 +74,21 @@ def measure(env_id: str, seeds: int) -> dict:
     from purejaxppo.stats import iqm
 
     entry = PRESETS[env_id]
-    config = purejaxppo.preset(env_id)
+    changes = changes or {}
+    config = purejaxppo.preset(env_id, **changes)
     start = time.perf_counter()
-    result = purejaxppo.train(config, num_seeds=seeds, key=0)
+    result = purejaxppo.train(config, num_seeds=seeds, key=key)
     wall = time.perf_counter() - start
     interval = result.final_return
     reference = entry.reference or {}
     value = reference.get("value")
     return {
         "env_id": env_id,
+        "changes": changes,
         "network": config.network,
         "budget": config.env_steps,
         "seeds": seeds,
+        "key": key,
         "mean": interval.mean,
         "ci95": [interval.low, interval.high],
         "iqm": iqm(result.final_returns),
@@ -75,7 +109,7 @@ def verdict(row: dict) -> str:
         return "no reference"
     if round(row["ci95"][1], 2) >= value:
         return "yes"
-    return f"**no** ({row['mean'] - value:+.1f})"
+    return f"**no** ({row['mean'] - value:+.3g})"
 
 
 def markdown(rows: list[dict], device: str) -> str:
@@ -87,11 +121,18 @@ def markdown(rows: list[dict], device: str) -> str:
         "|---|---|---:|---|---:|---|---|---|---:|",
     ]
     for r in rows:
+        changes = r.get("changes")
+        name = f"{r['env_id']} ({describe_changes(changes)})" if changes else r["env_id"]
+        name += f", seeds of key {r['key']}" if r.get("key") else ""
+        name += f": {r['note']}" if r.get("note") else ""
+        wall = f"{r['wall_s']:.0f}" + ("*" if r.get("shared_gpu") else "")
         lines.append(
-            f"| {r['env_id']} | {r['network']} | {r['budget']:.2e} | {r['mean']:.2f} "
+            f"| {name} | {r['network']} | {r['budget']:.2e} | {r['mean']:.2f} "
             f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] | {r['iqm']:.2f} | {r['reference']} "
-            f"| {r['source']} | {verdict(r)} | {r['wall_s']:.0f} |"
+            f"| {r['source']} | {verdict(r)} | {wall} |"
         )
+    shared = {r["shared_gpu"] for r in rows if r.get("shared_gpu")}
+    lines += ["", *(f"\\* {note}" for note in sorted(shared))] if shared else []
     return "\n".join(lines) + "\n"
 
 
@@ -99,6 +140,7 @@ def update_presets(rows: list[dict], device: str) -> None:
     presets = json.loads(PRESETS_FILE.read_text())
     today = datetime.date.today().isoformat()
     for r in rows:
+        presets[r["env_id"]]["config"].update(r.get("changes") or {})
         presets[r["env_id"]]["measured"] = {
             "final_return": round(r["mean"], 2),
             "ci95": [round(r["ci95"][0], 2), round(r["ci95"][1], 2)],
@@ -116,8 +158,17 @@ def main() -> None:
     )
     parser.add_argument("--envs", nargs="+", default=DEFAULT_ENVS, help="env ids, or 'all'")
     parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument(
+        "--key",
+        type=int,
+        default=0,
+        help="seed key (0 for the table; another to check a tuned preset)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/returns.md"))
     parser.add_argument("--update-presets", action="store_true")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="FIELD=VALUE", help="change preset fields"
+    )
     parser.add_argument("--render", type=Path, help="re-print the table of a saved .json")
     args = parser.parse_args()
     if args.render:
@@ -134,10 +185,11 @@ def main() -> None:
     unknown = [e for e in envs if e not in PRESETS]
     if unknown:
         sys.exit(f"--envs: no preset for {', '.join(unknown)}. Fix: see `purejaxppo envs`.")
+    changes = parse_changes(args.set)
     device = describe_device()
     rows = []
     for env_id in envs:
-        row = measure(env_id, args.seeds)
+        row = measure(env_id, args.seeds, changes, args.key)
         rows.append(row)
         print(
             f"{env_id}: {row['mean']:.2f} [{row['ci95'][0]:.2f}, {row['ci95'][1]:.2f}], "

@@ -116,7 +116,11 @@ class PPOConfig:
     activation: Activation = "tanh"
     """Hidden activation of both MLPs (static)."""
     log_std_init: float = 0.0
-    """Initial state-independent log-std of the Gaussian policy; continuous actions only."""
+    """Initial log-std of the Gaussian policy; continuous actions only."""
+    state_dependent_std: bool = False
+    """Continuous actions: the Gaussian's std is a second output of the actor network (softplus,
+    at least 1e-3) instead of one free parameter per action dimension, so the policy can be
+    precise in some states and explore in others (gymnax-blines' Gaussian policy does this)."""
 
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run."""
@@ -276,6 +280,20 @@ class PPOConfig:
                 f"{spec.obs_shape}",
                 "use network='mlp' (or 'gru') for this environment",
             )  # fmt: skip
+        if spec.obs_categories and self.normalize_obs:
+            raise _fail(
+                "normalize_obs", self.normalize_obs,
+                f"{spec.name} has Discrete observations, which the networks one-hot encode; "
+                "normalising their integer labels would break that",
+                "leave normalize_obs at False for this environment",
+            )  # fmt: skip
+        if spec.discrete and self.state_dependent_std:
+            raise _fail(
+                "state_dependent_std",
+                self.state_dependent_std,
+                f"only applies to continuous actions, and {spec.name} has Discrete actions",
+                "leave state_dependent_std at False for this environment",
+            )
         if spec.discrete and self.log_std_init != 0.0:
             raise _fail(
                 "log_std_init",

@@ -24,6 +24,7 @@ class EnvSpec:
     action_shape: tuple[int, ...] = ()  # one action as the env receives it; () when discrete
     action_low: np.ndarray | None = None  # Box bounds, shape [num_actions]; None when discrete
     action_high: np.ndarray | None = None
+    obs_categories: int = 0  # Discrete observation space: its size (networks one-hot it); else 0
 
     @property
     def obs_size(self) -> int:
@@ -63,8 +64,12 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     action_space = env.action_space(env_params)
     obs_shape = tuple(int(d) for d in obs_space.shape)
     name = getattr(env, "name", type(env).__name__)
+    categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
     if isinstance(action_space, spaces.Discrete):
-        return EnvSpec(name, obs_shape, discrete=True, num_actions=int(action_space.n))
+        return EnvSpec(
+            name, obs_shape, discrete=True, num_actions=int(action_space.n),
+            obs_categories=categories,
+        )  # fmt: skip
     if isinstance(action_space, spaces.Box):
         shape = tuple(int(d) for d in action_space.shape)
         if len(shape) > 1:
@@ -75,7 +80,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
         size = int(np.prod(shape, dtype=np.int64))
         low = np.broadcast_to(np.asarray(action_space.low, np.float32), (size,)).copy()
         high = np.broadcast_to(np.asarray(action_space.high, np.float32), (size,)).copy()
-        return EnvSpec(name, obs_shape, False, size, shape, low, high)
+        return EnvSpec(name, obs_shape, False, size, shape, low, high, categories)
     raise ValueError(
         f"environment {name}: action space {action_space!r} is neither Discrete nor Box. "
         "Fix: wrap the environment so that it exposes one of them."

@@ -7,7 +7,8 @@ separate actor and critic MLP heads.
 
 Init: orthogonal weights with gain sqrt(2) in hidden layers, 0.01 for the policy head and 1.0 for
 the value head; zero biases. Discrete actions: a categorical over logits. Continuous actions: a
-diagonal Gaussian whose log-std is a free parameter independent of the state.
+diagonal Gaussian whose log-std is a free parameter independent of the state, or, with
+`state_dependent_std`, whose std is a second output of the actor network (see `policy`).
 """
 
 from __future__ import annotations
@@ -83,24 +84,35 @@ class MLP(nn.Module):
         )(x)
 
 
+def flat_features(obs: jax.Array, obs_shape: tuple[int, ...], obs_categories: int) -> jax.Array:
+    """[..., *obs_shape] -> float32 [..., features]; a Discrete observation (obs_categories > 0,
+    obs_shape ()) becomes a one-hot vector, because its integer value is a label, not a size."""
+    batch_shape = obs.shape[: obs.ndim - len(obs_shape)]
+    if obs_categories:
+        return jax.nn.one_hot(obs.astype(jnp.int32).reshape(batch_shape), obs_categories)
+    return obs.reshape((*batch_shape, -1)).astype(jnp.float32)
+
+
 class ActorCritic(nn.Module):
     """Observations [..., *obs_shape] -> (action distribution, batch shape [...]; values [...])."""
 
     obs_shape: tuple[int, ...]
     discrete: bool
     num_actions: int
+    obs_categories: int = 0  # > 0: Discrete observations, one-hot encoded
     actor_hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     log_std_init: float = 0.0
+    state_dependent_std: bool = False
     conv_channels: tuple[int, ...] = ()  # non-empty: a CNN on [..., H, W, C] observations
 
     def setup(self) -> None:
         self.actor_net = MLP(
-            self.actor_hidden, self.num_actions, 0.01, self.activation, self.conv_channels
+            self.actor_hidden, actor_outputs(self), 0.01, self.activation, self.conv_channels
         )
         self.critic_net = MLP(self.critic_hidden, 1, 1.0, self.activation, self.conv_channels)
-        if not self.discrete:
+        if has_log_std_param(self):
             self.log_std = self.param(
                 "log_std", nn.initializers.constant(self.log_std_init), (self.num_actions,)
             )
@@ -108,13 +120,10 @@ class ActorCritic(nn.Module):
     def _prepare(self, obs: jax.Array) -> jax.Array:
         if self.conv_channels:
             return obs.astype(jnp.float32)
-        batch_shape = obs.shape[: obs.ndim - len(self.obs_shape)]
-        return obs.reshape((*batch_shape, -1)).astype(jnp.float32)
+        return flat_features(obs, self.obs_shape, self.obs_categories)
 
     def actor(self, obs: jax.Array) -> distrax.Distribution:
-        return policy_distribution(
-            self.actor_net(self._prepare(obs)), None if self.discrete else self.log_std
-        )
+        return policy(self, self.actor_net(self._prepare(obs)))
 
     def critic(self, obs: jax.Array) -> jax.Array:
         return self.critic_net(self._prepare(obs))[..., 0]
@@ -123,11 +132,37 @@ class ActorCritic(nn.Module):
         return self.actor(obs), self.critic(obs)
 
 
-def policy_distribution(out: jax.Array, log_std: jax.Array | None) -> distrax.Distribution:
-    """Categorical over logits `out` [..., A], or a diagonal Gaussian with mean `out`."""
-    if log_std is None:
+# Smallest std of a state-dependent Gaussian, so that log-probs stay finite.
+MIN_STD = 1e-3
+
+
+def actor_outputs(module: ActorCritic | RecurrentActorCritic) -> int:
+    """Width of the actor's last layer: logits, means, or means and raw stds."""
+    return module.num_actions * (2 if module.state_dependent_std and not module.discrete else 1)
+
+
+def has_log_std_param(module: ActorCritic | RecurrentActorCritic) -> bool:
+    return not module.discrete and not module.state_dependent_std
+
+
+def policy(module: ActorCritic | RecurrentActorCritic, out: jax.Array) -> distrax.Distribution:
+    """The action distribution from the actor's output `out` [..., actor_outputs(module)].
+
+    Discrete: a categorical over logits. Continuous: a diagonal Gaussian with mean out[..., :A]
+    and std exp(log_std) (a parameter), or with `state_dependent_std`
+    std = softplus(out[..., A:] + b) + MIN_STD, where b makes the initial std exp(log_std_init)
+    (the actor's last layer starts near 0).
+    """
+    if module.discrete:
         return distrax.Categorical(logits=out)
-    return distrax.MultivariateNormalDiag(out, jnp.broadcast_to(jnp.exp(log_std), out.shape))
+    if not module.state_dependent_std:
+        return distrax.MultivariateNormalDiag(
+            out, jnp.broadcast_to(jnp.exp(module.log_std), out.shape)
+        )
+    mean, raw_std = jnp.split(out, 2, axis=-1)
+    initial = max(float(np.exp(module.log_std_init)) - MIN_STD, MIN_STD)
+    offset = float(np.log(np.expm1(initial)))  # the inverse of softplus
+    return distrax.MultivariateNormalDiag(mean, jax.nn.softplus(raw_std + offset) + MIN_STD)
 
 
 class RecurrentActorCritic(nn.Module):
@@ -141,11 +176,13 @@ class RecurrentActorCritic(nn.Module):
     obs_shape: tuple[int, ...]
     discrete: bool
     num_actions: int
+    obs_categories: int = 0  # > 0: Discrete observations, one-hot encoded
     gru_size: int = 128
     actor_hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     log_std_init: float = 0.0
+    state_dependent_std: bool = False
 
     def setup(self) -> None:
         self.embed = nn.Dense(
@@ -154,9 +191,9 @@ class RecurrentActorCritic(nn.Module):
             bias_init=nn.initializers.zeros_init(),
         )
         self.cell = nn.GRUCell(self.gru_size)
-        self.actor_net = MLP(self.actor_hidden, self.num_actions, 0.01, self.activation)
+        self.actor_net = MLP(self.actor_hidden, actor_outputs(self), 0.01, self.activation)
         self.critic_net = MLP(self.critic_hidden, 1, 1.0, self.activation)
-        if not self.discrete:
+        if has_log_std_param(self):
             self.log_std = self.param(
                 "log_std", nn.initializers.constant(self.log_std_init), (self.num_actions,)
             )
@@ -167,8 +204,7 @@ class RecurrentActorCritic(nn.Module):
 
     def step(self, hidden: jax.Array, obs: jax.Array, start: jax.Array) -> jax.Array:
         """hidden [..., H], obs [..., *obs_shape], start [...] bool -> the new hidden [..., H]."""
-        batch_shape = obs.shape[: obs.ndim - len(self.obs_shape)]
-        x = obs.reshape((*batch_shape, -1)).astype(jnp.float32)
+        x = flat_features(obs, self.obs_shape, self.obs_categories)
         x = ACTIVATIONS[self.activation](self.embed(x))
         hidden = jnp.where(start[..., None], 0.0, hidden)
         hidden, _ = self.cell(hidden, x)
@@ -176,10 +212,7 @@ class RecurrentActorCritic(nn.Module):
 
     def heads(self, hidden: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
         """hidden [..., H] -> (action distribution over [...], values [...])."""
-        policy = policy_distribution(
-            self.actor_net(hidden), None if self.discrete else self.log_std
-        )
-        return policy, self.critic_net(hidden)[..., 0]
+        return policy(self, self.actor_net(hidden)), self.critic_net(hidden)[..., 0]
 
     def __call__(self, hidden: jax.Array, obs: jax.Array, start: jax.Array):
         """One step (used to create the parameters): (new hidden, policy, value)."""
@@ -202,12 +235,14 @@ def unroll(
 def make_network(config: PPOConfig, spec: EnvSpec) -> ActorCritic | RecurrentActorCritic:
     common = {
         "obs_shape": spec.obs_shape,
+        "obs_categories": spec.obs_categories,
         "discrete": spec.discrete,
         "num_actions": spec.num_actions,
         "actor_hidden": config.actor_hidden,
         "critic_hidden": config.critic_hidden,
         "activation": config.activation,
         "log_std_init": config.log_std_init,
+        "state_dependent_std": config.state_dependent_std,
     }
     if config.network == "gru":
         return RecurrentActorCritic(gru_size=config.gru_size, **common)

@@ -27,6 +27,8 @@ BAD = [
     ({"critic_hidden": (64, 0)}, "critic_hidden", "(64, 0)"),
     ({"activation": "sigmoid"}, "activation", "sigmoid"),
     ({"log_std_init": -1.0}, "log_std_init", "-1.0"),  # CartPole is discrete
+    ({"state_dependent_std": True}, "state_dependent_std", "True"),
+    ({"env_id": "FrozenLake-misc", "normalize_obs": True}, "normalize_obs", "True"),
 ]
 
 

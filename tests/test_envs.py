@@ -77,3 +77,17 @@ def test_continuous_actions_reach_the_env_clipped(monkeypatch):
     actions = np.concatenate([a.reshape(-1) for a in seen])
     assert actions.min() >= -2.0 and actions.max() <= 2.0
     assert np.mean(np.abs(actions) == 2.0) > 0.3  # clipping really happened
+
+
+def test_discrete_observations_are_one_hot_encoded():
+    """FrozenLake's observation is a tile index: the networks must see a label, not a size."""
+    from purejaxppo.envs import describe_env_id
+    from purejaxppo.networks import flat_features
+
+    spec = describe_env_id("FrozenLake-misc")
+    assert spec.obs_shape == () and spec.obs_categories == 16
+    assert describe_env_id("CartPole-v1").obs_categories == 0
+    features = flat_features(jax.numpy.array([[3, 0], [15, 7]]), (), 16)
+    assert features.shape == (2, 2, 16)
+    np.testing.assert_array_equal(features.argmax(-1), [[3, 0], [15, 7]])
+    np.testing.assert_array_equal(features.sum(-1), 1.0)

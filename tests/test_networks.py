@@ -12,25 +12,26 @@ import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.evaluate import evaluate
 from purejaxppo.loss import evaluate_batch, ppo_loss
-from purejaxppo.networks import RecurrentActorCritic, patches_3x3
+from purejaxppo.networks import MIN_STD, ActorCritic, RecurrentActorCritic, patches_3x3
 from purejaxppo.trainer import make_train_functions
 
 CASES = [
-    ("CartPole-v1", "mlp"),
-    ("Pendulum-v1", "mlp"),
-    ("Breakout-MinAtar", "cnn"),
-    ("MemoryChain-bsuite", "gru"),
-    ("Pendulum-v1", "gru"),
+    ("CartPole-v1", "mlp", False),
+    ("Pendulum-v1", "mlp", False),
+    ("Pendulum-v1", "mlp", True),
+    ("Breakout-MinAtar", "cnn", False),
+    ("MemoryChain-bsuite", "gru", False),
+    ("Pendulum-v1", "gru", True),
 ]
 
 
-@pytest.mark.parametrize(("env_id", "network"), CASES)
-def test_first_minibatch_replays_the_rollout_exactly(env_id, network):
+@pytest.mark.parametrize(("env_id", "network", "state_dependent_std"), CASES)
+def test_first_minibatch_replays_the_rollout_exactly(env_id, network, state_dependent_std):
     """Ratio 1 and KL 0 on the first minibatch: for the GRU this means the update's replay of
     whole sequences from the stored initial state and episode starts reproduces the rollout."""
     config = PPOConfig(
         env_id=env_id, network=network, num_envs=8, num_steps=32, total_timesteps=256,
-        num_minibatches=4, gru_size=32,
+        num_minibatches=4, gru_size=32, state_dependent_std=state_dependent_std,
     )  # fmt: skip
     fns = make_train_functions(config)
     hparams = config.hparams
@@ -60,6 +61,24 @@ def test_first_minibatch_replays_the_rollout_exactly(env_id, network):
     assert abs(float(infos.approx_kl[0, 0])) < 1e-6  # first minibatch of the first epoch
     assert float(infos.clip_fraction[0, 0]) == 0.0
     assert float(infos.approx_kl[-1, -1]) > 1e-8
+
+
+def test_state_dependent_std_starts_at_log_std_init_and_varies_with_the_state():
+    network = ActorCritic(
+        obs_shape=(3,), discrete=False, num_actions=2, log_std_init=-1.0, state_dependent_std=True
+    )
+    obs = jax.random.normal(jax.random.key(1), (64, 3))
+    params = network.init(jax.random.key(0), obs)
+    assert "log_std" not in params["params"]  # the std is an output, not a parameter
+    std = network.apply(params, obs, method=ActorCritic.actor).stddev()
+    assert std.shape == (64, 2)
+    np.testing.assert_allclose(std, np.exp(-1.0), rtol=0.05)  # the last layer starts near 0
+    # after a step on the std's output weights, different states get different stds
+    kernel = params["params"]["actor_net"]["Dense_2"]["kernel"]
+    moved = jax.tree.map(lambda x: x, params)
+    moved["params"]["actor_net"]["Dense_2"]["kernel"] = kernel.at[:, 2:].add(1.0)
+    std = network.apply(moved, obs, method=ActorCritic.actor).stddev()
+    assert float(jnp.std(std[:, 0])) > 0.01 and float(jnp.min(std)) >= MIN_STD
 
 
 def test_gru_state_resets_at_episode_start():
