@@ -330,7 +330,8 @@ def run_envs(command: EnvsCommand) -> int:
         actions = f"Discrete({spec.num_actions})" if spec.discrete else f"Box({spec.num_actions})"
         preset = PRESETS.get(env_id)
         described = preset.describe() if preset else "-"
-        print(f"{env_id:28s} {actions:24s} {spec.obs_shape!s:14s} {described}")
+        obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
+        print(f"{env_id:28s} {actions:24s} {obs:14s} {described}")
     try:
         from purejaxppo.brax_env import brax_env_names
 
