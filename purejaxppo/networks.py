@@ -8,7 +8,8 @@ separate actor and critic MLP heads.
 Init: orthogonal weights with gain sqrt(2) in hidden layers, 0.01 for the policy head and 1.0 for
 the value head; zero biases. Discrete actions: a categorical over logits. Continuous actions: a
 diagonal Gaussian whose log-std is a free parameter independent of the state, or, with
-`state_dependent_std`, whose std is a second output of the actor network (see `policy`).
+`state_dependent_std`, whose std is a second output of the actor network (see
+`_ActorCriticBase.policy`).
 """
 
 from __future__ import annotations
@@ -93,8 +94,13 @@ def flat_features(obs: jax.Array, obs_shape: tuple[int, ...], obs_categories: in
     return obs.reshape((*batch_shape, -1)).astype(jnp.float32)
 
 
-class ActorCritic(nn.Module):
-    """Observations [..., *obs_shape] -> (action distribution, batch shape [...]; values [...])."""
+# Smallest std of a state-dependent Gaussian, so that log-probs stay finite.
+MIN_STD = 1e-3
+
+
+class _ActorCriticBase(nn.Module):
+    """What the feed-forward and the recurrent actor-critic share: their fields, the actor and
+    critic MLP heads, and the action distribution."""
 
     obs_shape: tuple[int, ...]
     discrete: bool
@@ -105,17 +111,46 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     log_std_init: float = 0.0
     state_dependent_std: bool = False
-    conv_channels: tuple[int, ...] = ()  # non-empty: a CNN on [..., H, W, C] observations
 
-    def setup(self) -> None:
-        self.actor_net = MLP(
-            self.actor_hidden, actor_outputs(self), 0.01, self.activation, self.conv_channels
-        )
-        self.critic_net = MLP(self.critic_hidden, 1, 1.0, self.activation, self.conv_channels)
-        if has_log_std_param(self):
+    def _setup_heads(self, conv_channels: tuple[int, ...] = ()) -> None:
+        """The actor MLP (logits, means, or means and raw stds), the critic MLP, and the
+        state-independent log-std parameter where the policy has one."""
+        state_dependent = self.state_dependent_std and not self.discrete
+        outputs = self.num_actions * (2 if state_dependent else 1)
+        self.actor_net = MLP(self.actor_hidden, outputs, 0.01, self.activation, conv_channels)
+        self.critic_net = MLP(self.critic_hidden, 1, 1.0, self.activation, conv_channels)
+        if not self.discrete and not self.state_dependent_std:
             self.log_std = self.param(
                 "log_std", nn.initializers.constant(self.log_std_init), (self.num_actions,)
             )
+
+    def policy(self, out: jax.Array) -> distrax.Distribution:
+        """The action distribution from the actor's output `out` [..., outputs].
+
+        Discrete: a categorical over logits. Continuous: a diagonal Gaussian with mean
+        out[..., :A] and std exp(log_std) (a parameter), or with `state_dependent_std`
+        std = softplus(out[..., A:] + b) + MIN_STD, where b makes the initial std
+        exp(log_std_init) (the actor's last layer starts near 0).
+        """
+        if self.discrete:
+            return distrax.Categorical(logits=out)
+        if not self.state_dependent_std:
+            return distrax.MultivariateNormalDiag(
+                out, jnp.broadcast_to(jnp.exp(self.log_std), out.shape)
+            )
+        mean, raw_std = jnp.split(out, 2, axis=-1)
+        initial = max(float(np.exp(self.log_std_init)) - MIN_STD, MIN_STD)
+        offset = float(np.log(np.expm1(initial)))  # the inverse of softplus
+        return distrax.MultivariateNormalDiag(mean, jax.nn.softplus(raw_std + offset) + MIN_STD)
+
+
+class ActorCritic(_ActorCriticBase):
+    """Observations [..., *obs_shape] -> (action distribution, batch shape [...]; values [...])."""
+
+    conv_channels: tuple[int, ...] = ()  # non-empty: a CNN on [..., H, W, C] observations
+
+    def setup(self) -> None:
+        self._setup_heads(self.conv_channels)
 
     def _prepare(self, obs: jax.Array) -> jax.Array:
         if self.conv_channels:
@@ -123,7 +158,7 @@ class ActorCritic(nn.Module):
         return flat_features(obs, self.obs_shape, self.obs_categories)
 
     def actor(self, obs: jax.Array) -> distrax.Distribution:
-        return policy(self, self.actor_net(self._prepare(obs)))
+        return self.policy(self.actor_net(self._prepare(obs)))
 
     def critic(self, obs: jax.Array) -> jax.Array:
         return self.critic_net(self._prepare(obs))[..., 0]
@@ -132,40 +167,7 @@ class ActorCritic(nn.Module):
         return self.actor(obs), self.critic(obs)
 
 
-# Smallest std of a state-dependent Gaussian, so that log-probs stay finite.
-MIN_STD = 1e-3
-
-
-def actor_outputs(module: ActorCritic | RecurrentActorCritic) -> int:
-    """Width of the actor's last layer: logits, means, or means and raw stds."""
-    return module.num_actions * (2 if module.state_dependent_std and not module.discrete else 1)
-
-
-def has_log_std_param(module: ActorCritic | RecurrentActorCritic) -> bool:
-    return not module.discrete and not module.state_dependent_std
-
-
-def policy(module: ActorCritic | RecurrentActorCritic, out: jax.Array) -> distrax.Distribution:
-    """The action distribution from the actor's output `out` [..., actor_outputs(module)].
-
-    Discrete: a categorical over logits. Continuous: a diagonal Gaussian with mean out[..., :A]
-    and std exp(log_std) (a parameter), or with `state_dependent_std`
-    std = softplus(out[..., A:] + b) + MIN_STD, where b makes the initial std exp(log_std_init)
-    (the actor's last layer starts near 0).
-    """
-    if module.discrete:
-        return distrax.Categorical(logits=out)
-    if not module.state_dependent_std:
-        return distrax.MultivariateNormalDiag(
-            out, jnp.broadcast_to(jnp.exp(module.log_std), out.shape)
-        )
-    mean, raw_std = jnp.split(out, 2, axis=-1)
-    initial = max(float(np.exp(module.log_std_init)) - MIN_STD, MIN_STD)
-    offset = float(np.log(np.expm1(initial)))  # the inverse of softplus
-    return distrax.MultivariateNormalDiag(mean, jax.nn.softplus(raw_std + offset) + MIN_STD)
-
-
-class RecurrentActorCritic(nn.Module):
+class RecurrentActorCritic(_ActorCriticBase):
     """Embedding -> GRU -> separate actor and critic MLP heads.
 
     The GRU state is reset to zeros before a step whose `start` flag is set (the first step of an
@@ -173,16 +175,7 @@ class RecurrentActorCritic(nn.Module):
     parameters serve the rollout (one step at a time) and the update (whole sequences).
     """
 
-    obs_shape: tuple[int, ...]
-    discrete: bool
-    num_actions: int
-    obs_categories: int = 0  # > 0: Discrete observations, one-hot encoded
     gru_size: int = 128
-    actor_hidden: tuple[int, ...] = (64, 64)
-    critic_hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    log_std_init: float = 0.0
-    state_dependent_std: bool = False
 
     def setup(self) -> None:
         self.embed = nn.Dense(
@@ -191,12 +184,7 @@ class RecurrentActorCritic(nn.Module):
             bias_init=nn.initializers.zeros_init(),
         )
         self.cell = nn.GRUCell(self.gru_size)
-        self.actor_net = MLP(self.actor_hidden, actor_outputs(self), 0.01, self.activation)
-        self.critic_net = MLP(self.critic_hidden, 1, 1.0, self.activation)
-        if has_log_std_param(self):
-            self.log_std = self.param(
-                "log_std", nn.initializers.constant(self.log_std_init), (self.num_actions,)
-            )
+        self._setup_heads()
 
     def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
         """Zeros [*batch_shape, gru_size] (needs no parameters)."""
@@ -212,7 +200,7 @@ class RecurrentActorCritic(nn.Module):
 
     def heads(self, hidden: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
         """hidden [..., H] -> (action distribution over [...], values [...])."""
-        return policy(self, self.actor_net(hidden)), self.critic_net(hidden)[..., 0]
+        return self.policy(self.actor_net(hidden)), self.critic_net(hidden)[..., 0]
 
     def __call__(self, hidden: jax.Array, obs: jax.Array, start: jax.Array):
         """One step (used to create the parameters): (new hidden, policy, value)."""
