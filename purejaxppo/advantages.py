@@ -15,6 +15,7 @@ def compute_gae(
     done: jax.Array,
     gamma: jax.Array | float,
     gae_lambda: jax.Array | float,
+    unroll: int = 1,
 ) -> tuple[jax.Array, jax.Array]:
     """Advantages and value targets for time-major arrays of shape [T, ...].
 
@@ -28,6 +29,7 @@ def compute_gae(
         A_t      = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
         target_t = A_t + values_t
 
+    `unroll` iterations of the backward scan run per loop step (a speed choice, see `tuning`).
     Returns (advantages, targets), both shaped like `values`.
     """
     chex.assert_equal_shape([rewards, values, next_values, terminated, done])
@@ -41,6 +43,10 @@ def compute_gae(
         return advantage, advantage
 
     _, advantages = jax.lax.scan(
-        backward, jnp.zeros_like(values[0]), (deltas, decay.astype(dtype)), reverse=True
+        backward,
+        jnp.zeros_like(values[0]),
+        (deltas, decay.astype(dtype)),
+        reverse=True,
+        unroll=unroll,
     )
     return advantages, advantages + values

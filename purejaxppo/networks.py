@@ -124,6 +124,22 @@ class _ActorCriticBase(nn.Module):
                 "log_std", nn.initializers.constant(self.log_std_init), (self.num_actions,)
             )
 
+    def sampling_noise(self, key: jax.Array, batch_shape: tuple[int, ...]) -> jax.Array:
+        """Noise for `sample_with_noise` of `batch_shape` actions: Gumbel noise per logit
+        (discrete) or standard normal noise per action dimension (continuous), [*batch_shape, A].
+
+        The rollout draws the noise of all its steps in one vectorised call: on a CPU each call
+        of the random-bit generator is a loop of several kernels, on a GPU one more launch."""
+        shape = (*batch_shape, self.num_actions)
+        return jax.random.gumbel(key, shape) if self.discrete else jax.random.normal(key, shape)
+
+    def sample_with_noise(self, policy: distrax.Distribution, noise: jax.Array) -> jax.Array:
+        """An action of `policy` from `noise` (see `sampling_noise`): the Gumbel-max trick
+        (what `jax.random.categorical` does) or mean + std * noise."""
+        if self.discrete:
+            return jnp.argmax(policy.logits + noise, axis=-1)
+        return policy.loc + policy.scale_diag * noise
+
     def policy(self, out: jax.Array) -> distrax.Distribution:
         """The action distribution from the actor's output `out` [..., outputs].
 

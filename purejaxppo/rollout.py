@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from purejaxppo.config import PPOConfig
-from purejaxppo.envs import EnvSpec
+from purejaxppo.envs import EnvSpec, make_batched_step
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 from purejaxppo.normalization import RewardScaler, RunningMeanStd
 
@@ -98,7 +98,7 @@ def make_env_loop(
     num_envs = config.num_envs
     recurrent = isinstance(network, RecurrentActorCritic)
     vmapped_reset = jax.vmap(env.reset, in_axes=(0, None))
-    vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    batched_step = make_batched_step(env, env_params, config.num_steps, num_envs)
     if not spec.discrete:
         low = jnp.asarray(spec.action_low)
         high = jnp.asarray(spec.action_high)
@@ -136,9 +136,9 @@ def make_env_loop(
         return jnp.clip(action, low, high).reshape((num_envs, *spec.action_shape))
 
     def rollout(params: Any, state: EnvLoopState, key: jax.Array, gamma: jax.Array):
-        def step(carry: tuple[EnvLoopState, EpisodeSummary], step_key: jax.Array):
+        def step(carry: tuple[EnvLoopState, EpisodeSummary], inputs: tuple[jax.Array, jax.Array]):
             state, summary = carry
-            action_key, env_key = jax.random.split(step_key)
+            noise, env_keys = inputs
             if recurrent:
                 hidden = network.apply(
                     params,
@@ -150,12 +150,10 @@ def make_env_loop(
                 policy, value = network.apply(params, hidden, method=RecurrentActorCritic.heads)
             else:
                 policy = network.apply(params, state.obs, method=ActorCritic.actor)
-            action, log_prob = policy.sample_and_log_prob(seed=action_key)
-            raw_next_obs, env_state, reward, terminated, truncated, info = vmapped_step(
-                jax.random.split(env_key, num_envs),
-                state.env_state,
-                to_env_action(action),
-                env_params,
+            action = network.sample_with_noise(policy, noise)
+            log_prob = policy.log_prob(action)
+            raw_next_obs, env_state, reward, terminated, truncated, info = batched_step.step(
+                env_keys, state.env_state, to_env_action(action)
             )
             reward = reward.astype(jnp.float32)
             done = jnp.logical_or(terminated, truncated)
@@ -204,8 +202,11 @@ def make_env_loop(
             count=jnp.zeros((), jnp.int32),
         )
         initial_hidden = state.recurrent.hidden if recurrent else None
+        # Every random input of the rollout is drawn before its loop, in two vectorised calls.
+        noise_key, env_key = jax.random.split(key)
+        noise = network.sampling_noise(noise_key, (config.num_steps, num_envs))
         (state, summary), transitions = jax.lax.scan(
-            step, (state, empty), jax.random.split(key, config.num_steps)
+            step, (state, empty), (noise, batched_step.keys(env_key))
         )
         transitions = transitions.replace(initial_hidden=initial_hidden)
         chex.assert_shape(transitions.reward, (config.num_steps, num_envs))

@@ -23,6 +23,7 @@ from purejaxppo.loss import Batch
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
+from purejaxppo.tuning import Tuning
 from purejaxppo.update import UpdateFn, init_optimizer_state, make_update
 
 METRIC_NAMES = (
@@ -84,7 +85,7 @@ def explained_variance(values: jax.Array, targets: jax.Array) -> jax.Array:
 
 
 def make_train_functions(
-    config: PPOConfig, env: Any = None, env_params: Any = None
+    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
 ) -> TrainFunctions:
     """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
     if env is None:
@@ -100,10 +101,11 @@ def make_train_functions(
             "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
         )
 
+    tuning = tuning or Tuning.for_backend()
     network = make_network(config, spec)
     recurrent = isinstance(network, RecurrentActorCritic)
     env_reset, rollout = make_env_loop(config, env, env_params, network, spec)
-    update = make_update(config, network)
+    update = make_update(config, network, tuning.flat_optimizer)
     num_steps, num_envs, batch_size = config.num_steps, config.num_envs, config.batch_size
 
     # Orthogonal init runs a LAPACK QR. Batched by vmap, XLA:CPU's QR kernel waits on its own
@@ -121,7 +123,7 @@ def make_train_functions(
         params_key, env_key, loop_key = jax.random.split(key, 3)
         env_loop = env_reset(env_key)
         params = init_params(params_key)
-        opt_state = init_optimizer_state(params)
+        opt_state = init_optimizer_state(params, tuning.flat_optimizer)
         return TrainState(params, opt_state, env_loop, loop_key, jnp.zeros((), jnp.int32))
 
     def learning_rate_at(hparams: HyperParams, update_index: jax.Array) -> jax.Array:
@@ -159,6 +161,7 @@ def make_train_functions(
             traj.done,
             hparams.gamma,
             hparams.gae_lambda,
+            tuning.gae_unroll,
         )
         chex.assert_shape([values, advantages, targets], (num_steps, num_envs))
         if recurrent:
@@ -219,15 +222,17 @@ def make_train_functions(
 
 
 def make_train(
-    config: PPOConfig, env: Any = None, env_params: Any = None
+    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
 ) -> Callable[[jax.Array, HyperParams], TrainResult]:
     """A pure function `train(key, hparams) -> TrainResult` running the whole of `config`.
 
     `env`/`env_params` (any gymnax `Environment`) override `config.env_id`. `train` may be jitted,
     vmapped over keys (seeds) and/or over `hparams` (a sweep) without recompiling per value.
-    Every entry of `TrainResult.metrics` has shape [config.num_updates] (per run).
+    Every entry of `TrainResult.metrics` has shape [config.num_updates] (per run). `tuning`
+    (speed choices that do not change what is learned) defaults to the best measured for the
+    default backend.
     """
-    functions = make_train_functions(config, env, env_params)
+    functions = make_train_functions(config, env, env_params, tuning)
 
     def train(key: jax.Array, hparams: HyperParams) -> TrainResult:
         state = functions.init(key)

@@ -1,0 +1,36 @@
+"""Speed choices that depend on the backend, not on what is learned.
+
+Each choice below gives the same training (the same maths, up to float rounding); which one is
+faster depends on the device, so `Tuning.for_backend` picks by measurement. The numbers behind
+each choice are in BENCHMARKS.md ("Where the time goes").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """gae_unroll: iterations of the GAE scan per loop step. flat_optimizer: run gradient
+    clipping and Adam on the parameters raveled into one vector (a few kernels per minibatch
+    instead of a few per parameter leaf, at the price of copying the parameters out of the vector
+    and the gradients into it)."""
+
+    gae_unroll: int = 1
+    flat_optimizer: bool = True
+
+    @staticmethod
+    def for_backend(backend: str | None = None) -> Tuning:
+        """XLA:CPU: a rolled GAE loop and the flat optimizer (unrolling GAE by 16 was slower on
+        the 2-core CPU; the flat optimizer was 13% faster at one CartPole seed, 4-6% slower at 4
+        to 64). Accelerators: GAE unrolled by 16, so that XLA fuses 16 steps of the recursion
+        into one kernel instead of launching a few per step, and the per-leaf optimizer, which
+        avoids copying all parameters and gradients of thousands of runs at every minibatch
+        step (both not yet measured on a GPU: benchmarks/gpu_check.sh compares them)."""
+        backend = backend or jax.default_backend()
+        if backend == "cpu":
+            return Tuning(gae_unroll=1, flat_optimizer=True)
+        return Tuning(gae_unroll=16, flat_optimizer=False)
