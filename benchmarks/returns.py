@@ -9,12 +9,12 @@ Rows are written as they finish, so a run cut short keeps its table.
     python benchmarks/returns.py                                  # the default list, 16 seeds
     python benchmarks/returns.py --envs CartPole-v1 MemoryChain-bsuite --seeds 8
     python benchmarks/returns.py --envs all                       # every preset
-    python benchmarks/returns.py --update-presets                 # record results in presets.json
+    python benchmarks/returns.py --record        # add the rows to results/presets-measured.json
     python benchmarks/returns.py --envs Breakout-MinAtar --set gamma=0.999 network=cnn
     python benchmarks/returns.py --envs Pendulum-v1 --key 1       # 16 other seeds
 
 `--set FIELD=VALUE` (VALUE is JSON; a bare word is taken as a string) trains a variant of each
-preset; the row names the changes, and `--update-presets` then writes them into the preset.
+preset; the row names the changes (copy them into presets.json by hand to adopt them).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import describe_device, save_text
+from purejaxppo.bench import describe_device, save_text
 
 DEFAULT_ENVS = [
     "CartPole-v1",
@@ -39,7 +38,7 @@ DEFAULT_ENVS = [
     "Breakout-MinAtar",
     "SpaceInvaders-MinAtar",
 ]
-PRESETS_FILE = Path(__file__).resolve().parents[1] / "purejaxppo" / "presets.json"
+MEASURED_FILE = Path(__file__).resolve().parent / "results" / "presets-measured.json"
 
 
 def parse_changes(pairs: list[str]) -> dict[str, Any]:
@@ -136,12 +135,16 @@ def markdown(rows: list[dict], device: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_presets(rows: list[dict], device: str) -> None:
-    presets = json.loads(PRESETS_FILE.read_text())
+def record_measured(rows: list[dict], device: str) -> None:
+    """Add the rows to benchmarks/results/presets-measured.json (the package holds only the
+    tuned inputs); print the config changes of variant rows, to copy into presets.json by hand."""
+    measured = json.loads(MEASURED_FILE.read_text()) if MEASURED_FILE.exists() else {}
     today = datetime.date.today().isoformat()
     for r in rows:
-        presets[r["env_id"]]["config"].update(r.get("changes") or {})
-        presets[r["env_id"]]["measured"] = {
+        if r.get("changes"):
+            print(f"{r['env_id']}: config changes {json.dumps(r['changes'])} (not applied)")
+            continue
+        measured[r["env_id"]] = {
             "final_return": round(r["mean"], 2),
             "ci95": [round(r["ci95"][0], 2), round(r["ci95"][1], 2)],
             "seeds": r["seeds"],
@@ -149,7 +152,7 @@ def update_presets(rows: list[dict], device: str) -> None:
             "device": device,
             "how": f"benchmarks/returns.py, {today}",
         }
-    PRESETS_FILE.write_text(json.dumps(presets, indent=1, ensure_ascii=False) + "\n")
+    save_text(json.dumps(measured, indent=1, ensure_ascii=False) + "\n", MEASURED_FILE)
 
 
 def main() -> None:
@@ -165,7 +168,9 @@ def main() -> None:
         help="seed key (0 for the table; another to check a tuned preset)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/returns.md"))
-    parser.add_argument("--update-presets", action="store_true")
+    parser.add_argument(
+        "--record", action="store_true", help="add the rows to results/presets-measured.json"
+    )
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="FIELD=VALUE", help="change preset fields"
     )
@@ -199,8 +204,8 @@ def main() -> None:
         save_text(markdown(rows, device), args.out)
         record = {"device": device, "rows": rows}
         save_text(json.dumps(record, indent=1) + "\n", args.out.with_suffix(".json"))
-    if args.update_presets:
-        update_presets(rows, device)
+    if args.record:
+        record_measured(rows, device)
     print()
     print(markdown(rows, device))
 

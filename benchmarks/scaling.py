@@ -23,8 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import describe_device, save_text
+from purejaxppo.bench import describe_device, save_text
 
 
 def scaling_worker(runs: int, total_timesteps: int) -> dict:

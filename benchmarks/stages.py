@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import describe_device, save_text
+from purejaxppo.bench import describe_device, save_text
 
 # Instructions that are bookkeeping, not kernels, in XLA's optimised HLO text.
 _NOT_KERNELS = {

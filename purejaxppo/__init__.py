@@ -1,7 +1,8 @@
-"""purejaxppo: PPO for gymnax environments as one jit-compiled pure JAX function.
+"""purejaxppo: PPO for JAX environments as one jit-compiled pure function.
 
 Names are imported on first use, so that `purejaxppo.use_cpu_cores()` can still configure JAX's
-CPU devices before anything (gymnax's import included) starts a JAX backend.
+CPU devices before anything (gymnax's import included) starts a JAX backend. No module of the
+package is named like one of these functions, so each name means the same in every import order.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ConfigError": "purejaxppo.config",
+    "ConfigError": "purejaxppo.errors",
     "HyperParams": "purejaxppo.config",
     "PPOConfig": "purejaxppo.config",
     "compute_gae": "purejaxppo.advantages",
@@ -20,20 +21,25 @@ _EXPORTS = {
     "TrainState": "purejaxppo.trainer",
     "make_train": "purejaxppo.trainer",
     "make_train_functions": "purejaxppo.trainer",
-    "RunResult": "purejaxppo.runner",
-    "train": "purejaxppo.runner",
+    "Tuning": "purejaxppo.tuning",
+    "RunResult": "purejaxppo.runs",
+    "train": "purejaxppo.runs",
     "use_cpu_cores": "purejaxppo.devices",
     "final_returns": "purejaxppo.stats",
-    "preset": "purejaxppo.presets",
-    "Range": "purejaxppo.sweep",
-    "SweepResult": "purejaxppo.sweep",
-    "sweep": "purejaxppo.sweep",
-    "PBTResult": "purejaxppo.pbt",
-    "pbt": "purejaxppo.pbt",
     "mean_interval": "purejaxppo.stats",
+    "preset": "purejaxppo.presets",
+    "Range": "purejaxppo.space",
+    "SweepResult": "purejaxppo.sweeps",
+    "sweep": "purejaxppo.sweeps",
+    "PBTResult": "purejaxppo.population",
+    "pbt": "purejaxppo.population",
+    "EvalResult": "purejaxppo.evaluation",
+    "evaluate": "purejaxppo.evaluation",
+    "load_final": "purejaxppo.results",
 }
 __all__ = [
     "ConfigError",
+    "EvalResult",
     "HyperParams",
     "PBTResult",
     "PPOConfig",
@@ -42,8 +48,11 @@ __all__ = [
     "SweepResult",
     "TrainResult",
     "TrainState",
+    "Tuning",
     "compute_gae",
+    "evaluate",
     "final_returns",
+    "load_final",
     "make_train",
     "make_train_functions",
     "mean_interval",
@@ -56,14 +65,19 @@ __all__ = [
 
 if TYPE_CHECKING:
     from purejaxppo.advantages import compute_gae
-    from purejaxppo.config import ConfigError, HyperParams, PPOConfig
+    from purejaxppo.config import HyperParams, PPOConfig
     from purejaxppo.devices import use_cpu_cores
-    from purejaxppo.pbt import PBTResult, pbt
+    from purejaxppo.errors import ConfigError
+    from purejaxppo.evaluation import EvalResult, evaluate
+    from purejaxppo.population import PBTResult, pbt
     from purejaxppo.presets import preset
-    from purejaxppo.runner import RunResult, train
+    from purejaxppo.results import load_final
+    from purejaxppo.runs import RunResult, train
+    from purejaxppo.space import Range
     from purejaxppo.stats import final_returns, mean_interval
-    from purejaxppo.sweep import Range, SweepResult, sweep
+    from purejaxppo.sweeps import SweepResult, sweep
     from purejaxppo.trainer import TrainResult, TrainState, make_train, make_train_functions
+    from purejaxppo.tuning import Tuning
 
 
 def __getattr__(name: str) -> Any:

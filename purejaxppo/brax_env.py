@@ -14,7 +14,8 @@ generalized, positional, spring, mjx, e.g. `hopper-brax` or `inverted_pendulum-b
 
 from __future__ import annotations
 
-import re
+import contextlib
+import io
 from typing import Any
 
 import jax
@@ -22,9 +23,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from purejaxppo.config import ConfigError
-
-BACKENDS = ("generalized", "positional", "spring", "mjx")
+from purejaxppo.env_ids import BRAX_BACKENDS as BACKENDS
+from purejaxppo.errors import ConfigError
 
 
 @struct.dataclass
@@ -37,18 +37,12 @@ class BraxParams(environment.EnvParams):
     max_steps_in_episode: int = 1000
 
 
-BRAX_ID = re.compile(rf"(.+)-brax(?:-({'|'.join(BACKENDS)}))?")
-
-
-def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
-    """`NAME-brax[-BACKEND]` -> (NAME, BACKEND or None); None for other ids."""
-    match = BRAX_ID.fullmatch(env_id)
-    return (match[1], match[2]) if match else None
-
-
 def _import_brax_envs():
     try:
-        from brax import envs
+        # MuJoCo's MJX prints "Failed to import warp" on stdout when its optional GPU backend is
+        # missing; that is not ours to show (stdout carries tables and summaries).
+        with contextlib.redirect_stdout(io.StringIO()):
+            from brax import envs
     except ImportError as error:
         raise ConfigError(
             f"Brax environments need the brax package ({error}). Fix: pip install "

@@ -1,15 +1,21 @@
-"""Checkpoints of a batch of runs with orbax: the loop's carry, and finished chunks' results.
+"""Checkpoints of the engine's segment loop with orbax.
 
-Layout under the checkpoint directory:
-    state/<step>/        the carry of the chunk in progress (orbax CheckpointManager, atomic)
-    chunks/<index>/      the results of each finished chunk of runs
+Layout under a checkpoint directory:
+    state/<step>/        the carry of the chunk of runs in progress and its outputs so far (orbax
+                         CheckpointManager: each step is written aside and renamed when complete,
+                         and the previous one is kept until then)
+    chunks/<index>/      the outputs of each finished chunk of runs
     fingerprint.json     what the runs are; a resume must match it
 PRNG keys are stored as their raw uint32 data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +23,45 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from purejaxppo.trainer import TrainState
+from purejaxppo.errors import ConfigError
 
 
-def state_to_host(states: TrainState) -> TrainState:
-    """NumPy leaves, with the PRNG keys as raw key data."""
-    states = states.replace(key=jax.random.key_data(states.key))
-    return jax.tree.map(np.asarray, states)
+def _is_key(leaf: Any) -> bool:
+    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
-def state_from_host(states: TrainState) -> TrainState:
-    return states.replace(key=jax.random.wrap_key_data(states.key))
+def to_host(tree: Any, fetch: Any = np.asarray) -> Any:
+    """NumPy leaves (`fetch` copies one array to the host); PRNG keys become their key data."""
+    return jax.tree.map(lambda x: fetch(jax.random.key_data(x) if _is_key(x) else x), tree)
 
 
-def abstract_host_state(abstract: TrainState) -> TrainState:
-    """The shape of `state_to_host(x)` for an abstract (eval_shape) TrainState."""
-    key_data = jax.eval_shape(jax.random.key_data, abstract.key)
+def host_like(abstract: Any) -> Any:
+    """Zeros shaped like `to_host` of a tree with the shapes and dtypes of `abstract`."""
+
+    def zeros(leaf: Any) -> np.ndarray:
+        if _is_key(leaf):
+            leaf = jax.eval_shape(jax.random.key_data, leaf)
+        return np.zeros(leaf.shape, leaf.dtype)
+
+    return jax.tree.map(zeros, abstract)
+
+
+def from_host(host: Any, abstract: Any) -> Any:
+    """Inverse of `to_host`: wraps key data back into keys where `abstract` has keys."""
     return jax.tree.map(
-        lambda leaf: np.zeros(leaf.shape, leaf.dtype), abstract.replace(key=key_data)
+        lambda h, a: jax.random.wrap_key_data(h) if _is_key(a) else h, host, abstract
     )
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 class RunCheckpoints:
-    """Save and restore the progress of `purejaxppo.train(..., checkpoint_dir=...)`."""
+    """Save and restore the engine's progress in `directory`."""
 
     enabled = True
 
@@ -52,66 +74,147 @@ class RunCheckpoints:
         )
         self._checkpointer = ocp.StandardCheckpointer()
 
-    # --------------------------------------------------------------------------- fingerprint
-    def check_fingerprint(self, fingerprint: dict[str, Any]) -> None:
-        """Record `fingerprint`, or insist that it equals the recorded one."""
+    def resume_layout(self, identity: dict[str, Any], devices: int) -> int | None:
+        """Runs per chunk recorded for these runs, or None in a new directory. Refuses a
+        directory of other runs, or one that ran on another number of devices."""
         path = self.directory / "fingerprint.json"
-        text = json.dumps(fingerprint, indent=2, sort_keys=True)
         if not path.exists():
-            path.write_text(text + "\n")
-            return
-        recorded = json.loads(path.read_text())
-        if recorded != json.loads(text):
-            changed = sorted(k for k in recorded.keys() | fingerprint.keys()
-                             if recorded.get(k) != fingerprint.get(k))  # fmt: skip
-            raise ValueError(
+            return None
+        try:
+            recorded = json.loads(path.read_text())
+            layout = {k: recorded.pop(k) for k in ("runs_per_chunk", "devices")}
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(
+                f"{str(path)!r} cannot be read ({type(error).__name__}: {error}). Fix: restore it "
+                "from a backup, or start the runs again in a new directory."
+            ) from None
+        expected = json.loads(json.dumps(identity))  # as JSON would give it back
+        changed = sorted(
+            k for k in recorded.keys() | expected.keys() if recorded.get(k) != expected.get(k)
+        )
+        if changed:
+            raise ConfigError(
                 f"checkpoint_dir={str(self.directory)!r} holds other runs (different: "
                 f"{', '.join(changed)}). Fix: resume with the original settings, or use a new "
                 "directory."
             )
+        if layout["devices"] != devices:
+            raise ConfigError(
+                f"checkpoint_dir={str(self.directory)!r}: these runs were sharded over "
+                f"{layout['devices']} device(s), and {devices} would be used now. Fix: resume "
+                f"with {layout['devices']} device(s), or start again in a new directory."
+            )
+        return int(layout["runs_per_chunk"])
 
-    # --------------------------------------------------------------------------- carry
-    def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+    def record(self, fingerprint: dict[str, Any]) -> None:
+        """Write what the runs are (once, before the first checkpoint)."""
+        path = self.directory / "fingerprint.json"
+        if not path.exists():
+            write_atomically(path, json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+
+    def restore_latest(self, like: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest readable carry (None if none was saved). A damaged newest one is skipped
+        with a warning, since the previous one is kept until a newer one is complete."""
+        damaged, newer = [], []
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                carry = self._manager.restore(step, args=ocp.args.StandardRestore(like))
+            except Exception as error:  # orbax raises many kinds for damaged files
+                damaged.append(f"{self.directory / 'state' / str(step)} ({type(error).__name__})")
+                newer.append(step)
+                continue
+            if damaged:
+                warnings.warn(
+                    f"checkpoint {damaged[0]} is damaged; resuming from the one before it "
+                    f"(step {step}). The damaged one is kept in "
+                    f"{self.directory / 'damaged'} for inspection.",
+                    stacklevel=2,
+                )
+                self._set_aside(newer)
+            return carry
+        if damaged:
+            raise ConfigError(
+                f"no usable checkpoint: {'; '.join(damaged)} cannot be read. Fix: delete "
+                f"{str(self.directory / 'state')!r} to train these runs from the start."
+            )
+        return None
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Move damaged steps out of the manager's way (it would refuse to save them again)."""
+        aside = self.directory / "damaged"
+        aside.mkdir(exist_ok=True)
+        for step in steps:
+            os.replace(self.directory / "state" / str(step), aside / f"{step}-{os.getpid()}")
+        self._manager.reload()
 
     def save_carry(self, step: int, carry: dict[str, Any]) -> None:
-        self._manager.save(step, args=ocp.args.StandardSave(carry), force=True)
-        self._manager.wait_until_finished()
+        with _storage(self.directory):
+            self._manager.save(step, args=ocp.args.StandardSave(carry), force=True)
+            self._manager.wait_until_finished()
 
-    def restore_carry(self, step: int, like: dict[str, Any]) -> dict[str, Any]:
-        return self._manager.restore(step, args=ocp.args.StandardRestore(like))
-
-    # --------------------------------------------------------------------------- chunks
     def _chunk_path(self, index: int) -> Path:
         return self.directory / "chunks" / f"{index:05d}"
 
     def has_chunk(self, index: int) -> bool:
         return self._chunk_path(index).exists()
 
-    def save_chunk(self, index: int, result: Any) -> None:
+    def save_chunk(self, index: int, outputs: Any) -> None:
         path = self._chunk_path(index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._checkpointer.save(path, result, force=True)
-        self._checkpointer.wait_until_finished()
+        with _storage(self.directory):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._checkpointer.save(path, outputs, force=True)
+            self._checkpointer.wait_until_finished()
 
     def restore_chunk(self, index: int, like: Any) -> Any:
-        return self._checkpointer.restore(self._chunk_path(index), like)
+        try:
+            return self._checkpointer.restore(self._chunk_path(index), like)
+        except Exception as error:  # orbax raises many kinds for damaged files
+            raise ConfigError(
+                f"{str(self._chunk_path(index))!r}: the results of finished runs cannot be read "
+                f"({type(error).__name__}). Fix: delete that directory to train those runs again."
+            ) from None
 
     def close(self) -> None:
         self._manager.close()
         self._checkpointer.close()
 
 
+@contextlib.contextmanager
+def _storage(directory: Path) -> Iterator[None]:
+    """A failed write (a full disk, lost permissions) as a message; the previous checkpoint is
+    untouched, since orbax writes a new one aside and renames it when complete."""
+    try:
+        yield
+    except Exception as error:
+        cause = error if isinstance(error, OSError) else error.__cause__ or error
+        raise ConfigError(
+            f"could not write a checkpoint in {str(directory)!r} ({type(cause).__name__}: "
+            f"{cause}). The previous checkpoint is intact. Fix: free space or fix permissions, "
+            "then `purejaxppo resume` the run."
+        ) from error
+
+
 class NoCheckpoints:
-    """The segmented loop without a checkpoint directory: nothing is saved or found."""
+    """The same loop without a checkpoint directory: nothing is saved or found."""
 
     enabled = False
 
-    def check_fingerprint(self, fingerprint: dict[str, Any]) -> None:
+    def resume_layout(self, identity: dict[str, Any], devices: int) -> None:
+        return None
+
+    def record(self, fingerprint: dict[str, Any]) -> None:
         pass
 
-    def latest_step(self) -> None:
+    def restore_latest(self, like: dict[str, Any]) -> None:
         return None
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Move damaged steps out of the manager's way (it would refuse to save them again)."""
+        aside = self.directory / "damaged"
+        aside.mkdir(exist_ok=True)
+        for step in steps:
+            os.replace(self.directory / "state" / str(step), aside / f"{step}-{os.getpid()}")
+        self._manager.reload()
 
     def save_carry(self, step: int, carry: dict[str, Any]) -> None:
         pass
@@ -119,7 +222,7 @@ class NoCheckpoints:
     def has_chunk(self, index: int) -> bool:
         return False
 
-    def save_chunk(self, index: int, result: Any) -> None:
+    def save_chunk(self, index: int, outputs: Any) -> None:
         pass
 
     def close(self) -> None:

@@ -8,27 +8,16 @@ hyperparameters without recompiling. Every check runs when the config is built, 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from flax import struct
 
-if TYPE_CHECKING:
-    from purejaxppo.envs import EnvSpec
+from purejaxppo.env_ids import check_env_id
+from purejaxppo.errors import ConfigError, config_error, is_int
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 Network = Literal["mlp", "cnn", "gru"]
-
-# Fields of PPOConfig that are copied into HyperParams (and nowhere else in the trace).
-TRACED_FIELDS = (
-    "learning_rate",
-    "gamma",
-    "gae_lambda",
-    "clip_eps",
-    "ent_coef",
-    "vf_coef",
-    "max_grad_norm",
-)
 
 
 @struct.dataclass
@@ -44,23 +33,28 @@ class HyperParams:
     max_grad_norm: np.ndarray
 
     @staticmethod
+    def names() -> tuple[str, ...]:
+        """The traced hyperparameters, in order: the one list of them in the package."""
+        return tuple(field.name for field in dataclasses.fields(HyperParams))
+
+    @staticmethod
     def stack(hparams: list[HyperParams]) -> HyperParams:
         """Stack `HyperParams` on a new leading axis, for `vmap(train, in_axes=(None, 0))`."""
         if not hparams:
-            raise ValueError("HyperParams.stack needs at least one HyperParams.")
+            raise ConfigError("HyperParams.stack needs at least one HyperParams. Fix: pass some.")
         fields = {
             name: np.stack([np.asarray(getattr(h, name), np.float32) for h in hparams])
-            for name in TRACED_FIELDS
+            for name in HyperParams.names()
         }
         return HyperParams(**fields)
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot work; the message names the field, the value and the fix."""
+# Fields of PPOConfig that only give the default value of the same field of `config.hparams`.
+TRACED_FIELDS = HyperParams.names()
 
 
 def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
-    return ConfigError(f"PPOConfig.{field}={value!r}: {problem}. Fix: {fix}.")
+    return config_error(f"PPOConfig.{field}", value, problem, fix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,10 +132,10 @@ class PPOConfig:
         # stays hashable (it is a static argument).
         for name in ("actor_hidden", "critic_hidden", "conv_channels"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_env_id(self.env_id)
         self._check_counts()
         self._check_hyperparameters()
         self._check_networks()
-        self._check_environment()
 
     # ----------------------------------------------------------------------------- derived counts
     @property
@@ -185,10 +179,10 @@ class PPOConfig:
             "num_minibatches",
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise _fail(name, value, "must be an integer", f"pass an int, e.g. {name}=4")
+            if not is_int(value):
+                raise _fail(name, value, "must be an integer", "use a whole number such as 4")
             if value < 1:
-                raise _fail(name, value, "must be at least 1", f"set {name} to a positive integer")
+                raise _fail(name, value, "must be at least 1", "use a positive integer")
         if self.batch_size % self.num_minibatches:
             raise _fail(
                 "num_minibatches",
@@ -218,36 +212,32 @@ class PPOConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
                 raise _fail(name, value, "must be a number", f"use {fix}")
-            ok = np.isfinite(value) and (value >= low if low_inclusive else value > low)
-            if not ok or value > high:
-                bound = "[" if low_inclusive else "("
-                raise _fail(name, value, f"is outside {bound}{low}, {high}]", f"use {fix}")
+            if not np.isfinite(value):
+                raise _fail(name, value, "must be a finite number", f"use {fix}")
+            if (value < low if low_inclusive else value <= low) or value > high:
+                where = (
+                    f"in [{low:g}, {high:g}]"
+                    if np.isfinite(high)
+                    else (f">= {low:g}" if low_inclusive else f"> {low:g}")
+                )
+                raise _fail(name, value, f"must be {where}", f"use {fix}")
 
     def _check_networks(self) -> None:
         for name in ("actor_hidden", "critic_hidden"):
             widths = getattr(self, name)
-            if not widths or any(
-                isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths
-            ):
+            if not widths or any(not is_int(w) or w < 1 for w in widths):
                 raise _fail(
-                    name, widths, "needs one or more positive layer widths", f"{name}=(64, 64)"
+                    name, widths, "needs one or more positive layer widths", "use e.g. 64 64"
                 )
         if self.network not in ("mlp", "cnn", "gru"):
             raise _fail("network", self.network, "is not a known network", "use mlp, cnn or gru")
-        if not self.conv_channels or any(
-            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1
-            for c in self.conv_channels
-        ):
+        if not self.conv_channels or any(not is_int(c) or c < 1 for c in self.conv_channels):
             raise _fail(
                 "conv_channels", self.conv_channels, "needs one or more positive channel counts",
-                "conv_channels=(16,)",
+                "use e.g. 16",
             )  # fmt: skip
-        if (
-            isinstance(self.gru_size, bool)
-            or not isinstance(self.gru_size, (int, np.integer))
-            or (self.gru_size < 1)
-        ):
-            raise _fail("gru_size", self.gru_size, "must be a positive integer", "gru_size=128")
+        if not is_int(self.gru_size) or self.gru_size < 1:
+            raise _fail("gru_size", self.gru_size, "must be a positive integer", "use e.g. 128")
         if self.network == "gru" and self.num_envs % self.num_minibatches:
             raise _fail(
                 "num_minibatches", self.num_minibatches,
@@ -264,40 +254,3 @@ class PPOConfig:
             )
         if not np.isfinite(self.log_std_init):
             raise _fail("log_std_init", self.log_std_init, "must be finite", "use e.g. 0.0 or -0.5")
-
-    def _check_environment(self) -> None:
-        from purejaxppo.envs import describe_env_id  # local: envs imports nothing from here
-
-        self.check_fits(describe_env_id(self.env_id))
-
-    def check_fits(self, spec: EnvSpec) -> None:
-        """Raise ConfigError if this config cannot train on an env with spec `spec` (the config's
-        own env at construction; an env passed to `make_train` there)."""
-        if self.network == "cnn" and len(spec.obs_shape) != 3:
-            raise _fail(
-                "network", self.network,
-                f"needs image-like [H, W, C] observations, and {spec.name}'s have shape "
-                f"{spec.obs_shape}",
-                "use network='mlp' (or 'gru') for this environment",
-            )  # fmt: skip
-        if spec.obs_categories and self.normalize_obs:
-            raise _fail(
-                "normalize_obs", self.normalize_obs,
-                f"{spec.name} has Discrete observations, which the networks one-hot encode; "
-                "normalising their integer labels would break that",
-                "leave normalize_obs at False for this environment",
-            )  # fmt: skip
-        if spec.discrete and self.state_dependent_std:
-            raise _fail(
-                "state_dependent_std",
-                self.state_dependent_std,
-                f"only applies to continuous actions, and {spec.name} has Discrete actions",
-                "leave state_dependent_std at False for this environment",
-            )
-        if spec.discrete and self.log_std_init != 0.0:
-            raise _fail(
-                "log_std_init",
-                self.log_std_init,
-                f"only applies to continuous actions, and {spec.name} has Discrete actions",
-                "leave log_std_init at 0.0 for this environment",
-            )

@@ -13,7 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import environment, spaces
 
-from purejaxppo.config import ConfigError
+from purejaxppo.config import PPOConfig
+from purejaxppo.env_ids import check_env_id, parse_brax_id
+from purejaxppo.errors import ConfigError, config_error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,19 +41,13 @@ class EnvSpec:
 def make_env(env_id: str) -> tuple[Any, Any]:
     """`gymnax.make(env_id)` with an error that lists what exists; `NAME-brax[-BACKEND]` builds a
     Brax environment through `purejaxppo.brax_env` (needs the brax extra)."""
-    from purejaxppo.brax_env import BraxEnvironment, parse_brax_id
-
+    check_env_id(env_id)
     brax_id = parse_brax_id(env_id)
     if brax_id is not None and env_id not in gymnax.registered_envs:
+        from purejaxppo.brax_env import BraxEnvironment
+
         env = BraxEnvironment(*brax_id)
         return env, env.default_params
-    if env_id not in gymnax.registered_envs:
-        known = ", ".join(gymnax.registered_envs)
-        raise ConfigError(
-            f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
-            f"{known}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax extra), or "
-            "register yours with gymnax.register(env_id, factory) (or pass env=... to make_train)."
-        )
     try:
         return gymnax.make(env_id)
     except Exception as error:  # e.g. MNISTBandit downloads its data set when built
@@ -92,9 +88,39 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
 
 @functools.cache
 def describe_env_id(env_id: str) -> EnvSpec:
-    """`describe_env` for a registered id (cached: configs are validated often)."""
+    """`describe_env` for a registered id (cached: building some envs takes seconds)."""
     env, env_params = make_env(env_id)
     return describe_env(env, env_params)
+
+
+def check_fits(config: PPOConfig, spec: EnvSpec) -> None:
+    """Raise ConfigError if `config` cannot train on an env with spec `spec` (its own env or one
+    passed to `make_train`): the one place where a config is checked against an environment."""
+
+    def fail(field: str, problem: str, fix: str) -> ConfigError:
+        return config_error(f"PPOConfig.{field}", getattr(config, field), problem, fix)
+
+    if config.network == "cnn" and len(spec.obs_shape) != 3:
+        raise fail(
+            "network",
+            f"needs image-like [H, W, C] observations, and {spec.name}'s have shape "
+            f"{spec.obs_shape}",
+            "use network='mlp' (or 'gru') for this environment",
+        )
+    if spec.obs_categories and config.normalize_obs:
+        raise fail(
+            "normalize_obs",
+            f"{spec.name} has Discrete observations, which the networks one-hot encode; "
+            "normalising their integer labels would break that",
+            "leave normalize_obs off for this environment",
+        )
+    for field, default in (("state_dependent_std", False), ("log_std_init", 0.0)):
+        if spec.discrete and getattr(config, field) != default:
+            raise fail(
+                field,
+                f"only applies to continuous actions, and {spec.name} has Discrete actions",
+                f"leave {field} at {default} for this environment",
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +168,7 @@ def auto_reset_step(
     Why not `env.step`: the rollout splits the keys of all its steps before its loop, in one
     vectorised call, because on XLA:CPU every call of the random-bit generator inside the loop
     is itself a loop of 16 kernels run 5 times. (Drawing the reset states of all steps before the
-    loop as well cut a one-seed CartPole update's kernel calls from 18k to 6.5k but made it
-    slower: reading the stored states at each step cost more than the launches it saved.)
+    loop as well cut the kernel calls further but was slower: BENCHMARKS.md.)
     """
     obs_st, state_st, reward, terminated, info = env.step_env(key_step, state, action, params)
     truncated = env.is_truncated(state_st, params)
@@ -153,3 +178,8 @@ def auto_reset_step(
     obs = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), obs_re, obs_st)
     info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
     return obs, state, reward, terminated, truncated, info
+
+
+def registered_env_ids() -> list[str]:
+    """The environment ids that `purejaxppo envs` lists (gymnax's registry)."""
+    return list(gymnax.registered_envs)

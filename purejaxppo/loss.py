@@ -48,6 +48,7 @@ class LossInfo:
     entropy: jax.Array
     approx_kl: jax.Array  # k3 estimator: E[(r - 1) - log r], r = pi_new / pi_old
     clip_fraction: jax.Array  # share of samples with |r - 1| > clip_eps
+    grad_norm: jax.Array | None = None  # global norm of the gradient (set by the update)
 
 
 def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:

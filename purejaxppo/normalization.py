@@ -19,36 +19,39 @@ EPSILON = 1e-8
 class RunningMeanStd:
     """Mean and variance of a stream of batches (Chan et al.'s parallel update).
 
-    `count` starts at a tiny positive value, as in Gym's wrappers, so the first update is well
-    defined and an unused statistic normalises nothing away (mean 0, var 1).
+    `count` is exact (uint32: a float32 count stops growing past 2**24 samples, and the weight
+    of every later batch would be wrong). An unused statistic (count 0) normalises nothing
+    away: mean 0, var 1.
     """
 
     mean: jax.Array
     var: jax.Array
-    count: jax.Array
+    count: jax.Array  # [] uint32
 
     @staticmethod
     def create(shape: tuple[int, ...]) -> RunningMeanStd:
         return RunningMeanStd(
             mean=jnp.zeros(shape, jnp.float32),
             var=jnp.ones(shape, jnp.float32),
-            count=jnp.asarray(1e-4, jnp.float32),
+            count=jnp.zeros((), jnp.uint32),
         )
 
-    def update(self, batch: jax.Array) -> RunningMeanStd:
-        """Fold in `batch` of shape [N, *shape]."""
-        batch_mean = jnp.mean(batch, axis=0)
-        batch_var = jnp.var(batch, axis=0)
-        batch_count = jnp.asarray(batch.shape[0], jnp.float32)
+    def update(self, batch: jax.Array, weights: jax.Array | None = None) -> RunningMeanStd:
+        """Fold in `batch` [N, *shape]; `weights` [N] of 0 or 1 leave rows out (at least one 1)."""
+        if weights is None:
+            weights = jnp.ones(batch.shape[:1], jnp.float32)
+        weights = weights.astype(jnp.float32)
+        grow = (slice(None),) + (None,) * (batch.ndim - 1)
+        batch_count = jnp.sum(weights)
+        batch_mean = jnp.sum(weights[grow] * batch, axis=0) / batch_count
+        batch_var = jnp.sum(weights[grow] * (batch - batch_mean) ** 2, axis=0) / batch_count
+        total = self.count + batch_count.astype(jnp.uint32)
+        old_share = self.count.astype(jnp.float32) / total.astype(jnp.float32)
+        new_share = 1.0 - old_share
         delta = batch_mean - self.mean
-        total = self.count + batch_count
-        mean = self.mean + delta * batch_count / total
-        m2 = (
-            self.var * self.count
-            + batch_var * batch_count
-            + delta**2 * self.count * batch_count / total
-        )
-        return RunningMeanStd(mean=mean, var=m2 / total, count=total)
+        mean = self.mean + delta * new_share
+        var = self.var * old_share + batch_var * new_share + delta**2 * old_share * new_share
+        return RunningMeanStd(mean=mean, var=var, count=total)
 
     def normalize(self, x: jax.Array, clip: float = OBS_CLIP) -> jax.Array:
         """(x - mean) / std, clipped to +-clip."""

@@ -1,9 +1,8 @@
-"""Tuned settings per environment, kept as data in presets.json, with what they reach.
+"""Tuned settings per environment, kept as package data in presets.json (inputs only).
 
 Each entry: `config` (PPOConfig fields; `total_timesteps` is the budget), `reference` (a
-published return and its source, if any) and `measured` (our final return: mean over seeds of
-each run's last 5% of updates, with its 95% interval, seeds, device and how; null until measured
-— `benchmarks/returns.py` measures them).
+published return and its source, if any) and a `note`. What a preset reaches is measured by
+`benchmarks/returns.py` and recorded in benchmarks/results/ and BENCHMARKS.md, not here.
 """
 
 from __future__ import annotations
@@ -14,15 +13,15 @@ import json
 from importlib import resources
 from typing import Any
 
-from purejaxppo.config import ConfigError, PPOConfig
+from purejaxppo.config import PPOConfig
+from purejaxppo.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
     env_id: str
     config: dict[str, Any]
-    reference: dict[str, str] | None
-    measured: dict[str, Any] | None
+    reference: dict[str, Any] | None
     note: str | None = None
 
     @property
@@ -30,13 +29,8 @@ class Preset:
         return int(self.config.get("total_timesteps", PPOConfig.total_timesteps))
 
     def describe(self) -> str:
-        ours = (
-            f"{self.measured['final_return']:.1f} ({self.measured['seeds']} seeds)"
-            if self.measured
-            else "not measured yet"
-        )
         ref = f", reference {self.reference['return']}" if self.reference else ""
-        return f"{self.budget:.0e} steps: {ours}{ref}"
+        return f"{self.budget:.0e} steps{ref}"
 
 
 @functools.cache

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import threading
 
+from rich import progress as rich_progress
 from rich.progress import (
     BarColumn,
-    Progress,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
@@ -21,12 +21,31 @@ def _short(count: float) -> str:
     return f"{count:.0f}"
 
 
-class TrainingProgress:
-    """Host side of the progress callback, which the compiled loop calls every few updates with
-    sums over every run of the chunk (never once per run)."""
+class Progress:
+    """What the engine tells a progress display as it loops (this one shows nothing)."""
 
-    def __init__(self, total_env_steps: int, description: str, enabled: bool = True) -> None:
+    def start(self) -> None:
+        pass
+
+    def begin_chunk(self, first_run: int, num_runs: int, updates_done: int = 0) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class TrainingProgress(Progress):
+    """Host side of the progress callback, which the compiled loop calls every few updates with
+    sums over every run of the chunk (never once per run). Runs take `batch_size` env steps per
+    update and `env_steps` in all."""
+
+    def __init__(
+        self, num_runs: int, env_steps: int, batch_size: int, description: str, enabled: bool = True
+    ) -> None:
+        total_env_steps = num_runs * env_steps
         self.total = total_env_steps
+        self.env_steps = env_steps
+        self.batch_size = batch_size
         self.calls = 0
         self.completed = 0
         self._lock = threading.Lock()
@@ -34,7 +53,7 @@ class TrainingProgress:
         self._steps_per_update = 0  # env steps of one update of every run of the chunk
         self._updates_done = 0  # in the running chunk, the most any call has reported
         self._mean_return = math.nan
-        self._progress = Progress(
+        self._progress = rich_progress.Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=24),
             TaskProgressColumn(),
@@ -50,14 +69,14 @@ class TrainingProgress:
     def start(self) -> None:
         self._progress.start()
 
-    def begin_chunk(self, steps_before: int, steps_per_update: int, updates_done: int = 0) -> None:
-        """A chunk starts (or resumes after `updates_done` updates): `steps_before` env steps
-        were done by the runs before it, and each update of its runs takes `steps_per_update`."""
+    def begin_chunk(self, first_run: int, num_runs: int, updates_done: int = 0) -> None:
+        """Runs first_run.. first_run + num_runs start (or resume after `updates_done` updates);
+        the runs before them are done."""
         with self._lock:
-            self._chunk_base = steps_before
-            self._steps_per_update = steps_per_update
+            self._chunk_base = first_run * self.env_steps
+            self._steps_per_update = num_runs * self.batch_size
             self._updates_done = updates_done
-            self.completed = steps_before + updates_done * steps_per_update
+            self.completed = self._chunk_base + updates_done * self._steps_per_update
         self._progress.update(self._task, completed=self.completed, steps=_short(self.completed))
 
     def __call__(self, updates_done, return_sum, episodes_finished) -> None:

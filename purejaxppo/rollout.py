@@ -71,7 +71,8 @@ class EnvLoopState:
     """Everything the rollout carries from one update to the next."""
 
     env_state: Any  # gymnax state, leaves [N, ...]
-    obs: jax.Array  # [N, *obs_shape], already normalised if normalize_obs
+    obs: jax.Array  # [N, *obs_shape] float32, as the env gave it (normalised when used, with the
+    # statistics of the moment: after a PBT exploit, the donor's)
     obs_stats: RunningMeanStd
     reward_scaler: RewardScaler
     episodes: EpisodeTracker
@@ -103,19 +104,18 @@ def make_env_loop(
         low = jnp.asarray(spec.action_low)
         high = jnp.asarray(spec.action_high)
 
-    def observe(obs: jax.Array, stats: RunningMeanStd) -> tuple[jax.Array, RunningMeanStd]:
-        obs = obs.astype(jnp.float32)
-        if not config.normalize_obs:
-            return obs, stats
-        stats = stats.update(obs)
-        return stats.normalize(obs), stats
+    def normalized(obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
+        return stats.normalize(obs) if config.normalize_obs else obs
 
     def reset(key: jax.Array) -> EnvLoopState:
         raw_obs, env_state = vmapped_reset(jax.random.split(key, num_envs), env_params)
-        obs, obs_stats = observe(raw_obs, RunningMeanStd.create(spec.obs_shape))
+        raw_obs = raw_obs.astype(jnp.float32)
+        obs_stats = RunningMeanStd.create(spec.obs_shape)
+        if config.normalize_obs:
+            obs_stats = obs_stats.update(raw_obs)
         return EnvLoopState(
             env_state=env_state,
-            obs=obs,
+            obs=raw_obs,
             obs_stats=obs_stats,
             reward_scaler=RewardScaler.create(num_envs),
             episodes=EpisodeTracker(
@@ -139,17 +139,18 @@ def make_env_loop(
         def step(carry: tuple[EnvLoopState, EpisodeSummary], inputs: tuple[jax.Array, jax.Array]):
             state, summary = carry
             noise, env_keys = inputs
+            obs = normalized(state.obs, state.obs_stats)
             if recurrent:
                 hidden = network.apply(
                     params,
                     state.recurrent.hidden,
-                    state.obs,
+                    obs,
                     state.recurrent.start,
                     method=RecurrentActorCritic.step,
                 )
                 policy, value = network.apply(params, hidden, method=RecurrentActorCritic.heads)
             else:
-                policy = network.apply(params, state.obs, method=ActorCritic.actor)
+                policy = network.apply(params, obs, method=ActorCritic.actor)
             action = network.sample_with_noise(policy, noise)
             log_prob = policy.log_prob(action)
             raw_next_obs, env_state, reward, terminated, truncated, info = batched_step.step(
@@ -157,12 +158,16 @@ def make_env_loop(
             )
             reward = reward.astype(jnp.float32)
             done = jnp.logical_or(terminated, truncated)
-            next_obs, obs_stats = observe(raw_next_obs, state.obs_stats)
+            raw_next_obs = raw_next_obs.astype(jnp.float32)
             final_obs = info["final_observation"].astype(jnp.float32)
+            obs_stats = state.obs_stats
             if config.normalize_obs:
-                final_obs = obs_stats.normalize(final_obs)
+                # The statistics see every observation: the first of each new episode, and the
+                # last of each ended one.
+                seen = jnp.concatenate([raw_next_obs, final_obs])
+                obs_stats = obs_stats.update(seen, jnp.concatenate([jnp.ones_like(done), done]))
             done_b = done.reshape((num_envs,) + (1,) * len(spec.obs_shape))
-            true_next_obs = jnp.where(done_b, final_obs, next_obs)
+            true_next_obs = normalized(jnp.where(done_b, final_obs, raw_next_obs), obs_stats)
 
             ep_returns = state.episodes.returns + reward
             ep_lengths = state.episodes.lengths + 1
@@ -179,7 +184,7 @@ def make_env_loop(
                 reward_scaler, reward = reward_scaler.update(reward, done, gamma)
 
             transition = Transition(
-                obs=state.obs,
+                obs=obs,
                 action=action,
                 log_prob=log_prob,
                 reward=reward,
@@ -193,7 +198,9 @@ def make_env_loop(
                     start=state.recurrent.start, hidden=hidden, value=value
                 )
                 carry = RecurrentCarry(hidden=hidden, start=done)
-            new_state = EnvLoopState(env_state, next_obs, obs_stats, reward_scaler, episodes, carry)
+            new_state = EnvLoopState(
+                env_state, raw_next_obs, obs_stats, reward_scaler, episodes, carry
+            )
             return (new_state, summary), transition
 
         empty = EpisodeSummary(

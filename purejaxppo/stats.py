@@ -17,16 +17,24 @@ def final_returns(
 
     Inputs are [runs, updates] (or [updates]); episodes are weighted by how many finished in each
     update, so an update where none finished (NaN return) counts for nothing. A run with no
-    finished episode in the window gets NaN.
+    finished episode in the window gets NaN, and so does a run whose finished episodes have a
+    non-finite return (a diverged run): NaN is never summed as 0.
     """
     episode_return = np.atleast_2d(np.asarray(episode_return, np.float64))
     count = np.atleast_2d(np.asarray(episodes_finished, np.float64))
     window = max(1, int(np.ceil(episode_return.shape[-1] * fraction)))
     returns, count = episode_return[..., -window:], count[..., -window:]
-    total = np.nansum(np.where(count > 0, returns * count, 0.0), axis=-1)
+    total = np.sum(np.where(count > 0, returns * count, 0.0), axis=-1)
     finished = count.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(finished > 0, total / finished, np.nan)
+
+
+def first_nonfinite_update(nonfinite: np.ndarray) -> np.ndarray:
+    """[runs, updates] flags -> [runs]: the first update whose losses, gradients or parameters
+    were not finite, or -1 for a run that never diverged."""
+    nonfinite = np.atleast_2d(np.asarray(nonfinite)) > 0
+    return np.where(nonfinite.any(axis=-1), nonfinite.argmax(axis=-1), -1)
 
 
 def area_under_curve(episode_return: np.ndarray) -> np.ndarray:

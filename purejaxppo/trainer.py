@@ -17,9 +17,10 @@ import optax
 from flax import struct
 
 from purejaxppo.advantages import compute_gae
-from purejaxppo.config import ConfigError, HyperParams, PPOConfig
-from purejaxppo.envs import EnvSpec, describe_env, make_env
-from purejaxppo.loss import Batch
+from purejaxppo.config import HyperParams, PPOConfig
+from purejaxppo.envs import EnvSpec, check_fits, describe_env, make_env
+from purejaxppo.errors import ConfigError
+from purejaxppo.loss import Batch, LossInfo
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
@@ -35,9 +36,11 @@ METRIC_NAMES = (
     "entropy",
     "approx_kl",
     "clip_fraction",
+    "grad_norm",
     "explained_variance",
     "learning_rate",
     "env_steps",
+    "nonfinite",
 )
 
 
@@ -84,6 +87,15 @@ def explained_variance(values: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.where(target_var > 0, 1.0 - jnp.var(targets - values) / target_var, jnp.nan)
 
 
+def diverged(info: LossInfo, params: Any) -> jax.Array:
+    """1 (int32) if this update's losses, gradients or new parameters are not all finite."""
+    losses = jnp.stack([info.policy_loss, info.value_loss, info.entropy, info.grad_norm])
+    finite = jnp.all(jnp.isfinite(losses))
+    for leaf in jax.tree.leaves(params):
+        finite &= jnp.all(jnp.isfinite(leaf))
+    return (~finite).astype(jnp.int32)
+
+
 def make_train_functions(
     config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
 ) -> TrainFunctions:
@@ -94,7 +106,7 @@ def make_train_functions(
         default_params = env.default_params
     env_params = default_params if env_params is None else env_params
     spec = describe_env(env, env_params)
-    config.check_fits(spec)
+    check_fits(config, spec)
     if config.env_steps >= 2**31:
         raise ConfigError(
             f"PPOConfig.total_timesteps={config.total_timesteps!r}: step counters are int32, "
@@ -209,9 +221,11 @@ def make_train_functions(
             "entropy": info.entropy,
             "approx_kl": info.approx_kl,
             "clip_fraction": info.clip_fraction,
+            "grad_norm": info.grad_norm,
             "explained_variance": explained_variance(batch.value, batch.target),
             "learning_rate": jnp.asarray(learning_rate, jnp.float32),
             "env_steps": (state.update_index + 1) * batch_size,
+            "nonfinite": diverged(info, params),
         }
         new_state = TrainState(params, opt_state, env_loop, key, state.update_index + 1)
         return new_state, metrics

@@ -24,12 +24,12 @@ class Tuning:
 
     @staticmethod
     def for_backend(backend: str | None = None) -> Tuning:
-        """XLA:CPU: a rolled GAE loop and the flat optimizer (unrolling GAE by 16 was slower on
-        the 2-core CPU; the flat optimizer was 13% faster at one CartPole seed, 4-6% slower at 4
-        to 64). Accelerators: GAE unrolled by 16, so that XLA fuses 16 steps of the recursion
-        into one kernel instead of launching a few per step, and the per-leaf optimizer, which
-        avoids copying all parameters and gradients of thousands of runs at every minibatch
-        step (both not yet measured on a GPU: benchmarks/gpu_check.sh compares them)."""
+        """XLA:CPU: a rolled GAE loop and the flat optimizer (unrolling was slower there; the
+        flat optimizer wins at one seed and loses a little at many: BENCHMARKS.md).
+        Accelerators: GAE unrolled by 16, so that XLA can fuse 16 steps of the recursion into
+        one kernel instead of launching a few per step, and the per-leaf optimizer, which avoids
+        copying all parameters and gradients of thousands of runs at every minibatch step (both
+        chosen by analysis and not yet measured on a GPU: benchmarks/gpu_check.sh compares)."""
         backend = backend or jax.default_backend()
         if backend == "cpu":
             return Tuning(gae_unroll=1, flat_optimizer=True)

@@ -46,8 +46,8 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
     The method of `jax.random.permutation` (rounds of sorting by random keys, as many as make
     ties negligible by its own rule), but each round sorts a single uint32 array that holds the
     random key in its high bits and the element in its low bits. XLA:CPU sorts such an array
-    with a fast path, about 5x faster than the key-value sort `jax.random.permutation` runs
-    (which was a tenth of the update's time at 1 and at 64 CartPole seeds).
+    with a fast path, several times faster than the key-value sort of `jax.random.permutation`
+    (BENCHMARKS.md, "Where the time goes").
     """
     index_bits = max(1, (n - 1).bit_length())
     random_bits = 32 - index_bits
@@ -120,6 +120,7 @@ def make_update(
         def minibatch_step(carry, index: jax.Array):
             carried_params, opt_state = carry
             grads, info = grad_fn(carried_params, take(batch, index))
+            info = info.replace(grad_norm=optax.tree.norm(grads))
             updates, opt_state = optimizer.update(grads, opt_state, carried_params)
             return (optax.apply_updates(carried_params, updates), opt_state), info
 

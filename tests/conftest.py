@@ -1,7 +1,22 @@
-"""Shared, compiled-once fixtures: compiling a train function costs seconds on 2 CPU cores."""
+"""Shared, compiled-once fixtures: compiling a train function costs seconds on 2 CPU cores.
+
+The tests also share JAX's persistent compilation cache (in the temporary directory, so each
+fresh machine starts empty): the many command-line tests start a new process each, which would
+otherwise compile the same small programs again and again.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"purejaxppo-tests-jax-cache-{os.getuid()}"),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+# Imported after the cache settings, which JAX reads when it starts.
 import jax
 import pytest
 

@@ -71,6 +71,8 @@ def test_sweep_command(tmp_path):
     assert list(configs["learning_rate"]) == [1e-4, 1e-3]
     assert len(pd.read_csv(tmp_path / "sweep" / "runs.csv")) == 4
     assert "best:" in proc.stdout
+    best = json.loads((tmp_path / "sweep" / "best.json").read_text())
+    assert isinstance(best["config"], int) and isinstance(best["num_seeds"], int)  # not 1.0
 
 
 def test_envs_lists_every_environment_with_its_preset():
@@ -87,12 +89,12 @@ def test_envs_lists_every_environment_with_its_preset():
         (["train", "--num-minibatches", "3"], "PPOConfig.num_minibatches=3"),
         (["train", "--env", "Nope-v0"], "PPOConfig.env_id='Nope-v0'"),
         (["train", "--gamma", "2"], "PPOConfig.gamma=2.0"),
-        (["train", "--num-seeds", "0"], "num_seeds=0"),
+        (["train", "--num-seeds", "0"], "--num-seeds=0"),
         (["train", "--preset", "Nope"], "preset='Nope'"),
         (["sweep", "--space", "num_envs=4,8"], "'num_envs' is a static field"),
         (["sweep", "--space", "learning_rate"], "--space 'learning_rate'"),
-        (["eval", "no/such/run"], "no trained policies"),
-        (["resume", "no/such/run"], "no run.json"),
+        (["eval", "no/such/run"], "config.json' does not exist"),
+        (["resume", "no/such/run"], "run.json' does not exist"),
     ],
 )
 def test_bad_values_print_the_fix_and_exit_2(args, expected):

@@ -26,9 +26,14 @@ BAD = [
     ({"actor_hidden": ()}, "actor_hidden", "()"),
     ({"critic_hidden": (64, 0)}, "critic_hidden", "(64, 0)"),
     ({"activation": "sigmoid"}, "activation", "sigmoid"),
+]
+
+# Checked where the environment is known: when the train function is built.
+DOES_NOT_FIT = [
     ({"log_std_init": -1.0}, "log_std_init", "-1.0"),  # CartPole is discrete
     ({"state_dependent_std": True}, "state_dependent_std", "True"),
     ({"env_id": "FrozenLake-misc", "normalize_obs": True}, "normalize_obs", "True"),
+    ({"network": "cnn"}, "network", "cnn"),  # CartPole's observations are flat
 ]
 
 
@@ -40,6 +45,17 @@ def test_bad_config_names_field_value_and_fix(changes, field, value):
     assert f"PPOConfig.{field}=" in message
     assert value in message
     assert "Fix:" in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"), DOES_NOT_FIT, ids=[b[1] for b in DOES_NOT_FIT]
+)
+def test_config_that_does_not_fit_its_env_fails_when_building_train(changes, field, value):
+    config = PPOConfig(**changes)  # building a config builds no environment
+    with pytest.raises(ConfigError) as error:
+        make_train(config)
+    message = str(error.value)
+    assert f"PPOConfig.{field}=" in message and value in message and "Fix:" in message
 
 
 def test_continuous_only_option_on_a_custom_discrete_env_fails_when_building_train():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import purejaxppo
-from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.evaluate import evaluate
+from purejaxppo import ConfigError, PPOConfig, make_train
+from purejaxppo.evaluation import evaluate
 from purejaxppo.loss import evaluate_batch, ppo_loss
 from purejaxppo.networks import MIN_STD, ActorCritic, RecurrentActorCritic, patches_3x3
 from purejaxppo.trainer import make_train_functions
@@ -120,7 +120,7 @@ def test_cnn_layers_see_3x3_neighbourhoods():
 
 def test_network_choices_are_checked_at_construction():
     with pytest.raises(ConfigError, match=r"PPOConfig.network='cnn'.*\[H, W, C\]"):
-        PPOConfig(env_id="CartPole-v1", network="cnn")
+        make_train(PPOConfig(env_id="CartPole-v1", network="cnn"))  # where the env is known
     with pytest.raises(ConfigError, match=r"PPOConfig.network=.lstm."):
         PPOConfig(network="lstm")
     with pytest.raises(ConfigError, match=r"PPOConfig.num_minibatches=8.*whole env sequences"):

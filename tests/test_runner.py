@@ -1,4 +1,4 @@
-"""The many-seeds runner and its device sharding (in subprocesses with forced CPU devices)."""
+"""`train` over many seeds and its device sharding (in subprocesses with forced CPU devices)."""
 
 from __future__ import annotations
 

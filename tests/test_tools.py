@@ -8,7 +8,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import PPOConfig
-from purejaxppo.evaluate import evaluate
+from purejaxppo.evaluation import evaluate
 from purejaxppo.presets import PRESETS, preset
 from purejaxppo.progress import TrainingProgress
 from purejaxppo.trainer import make_train_functions
@@ -37,7 +37,9 @@ def test_evaluate_over_a_runs_axis_and_deterministic_mode(small_config):
 @pytest.mark.parametrize("every", [1, 5])
 def test_progress_is_one_host_call_per_report_per_chunk_never_per_run(small_config, every,
                                                                       segmented):  # fmt: skip
-    tracker = TrainingProgress(6 * small_config.env_steps, "test", enabled=False)
+    tracker = TrainingProgress(
+        6, small_config.env_steps, small_config.batch_size, "test", enabled=False
+    )
     purejaxppo.train(small_config, num_seeds=6, key=0, progress=tracker, max_runs_per_chunk=3,
                      progress_every=every, segment_updates=5 if segmented else None)  # fmt: skip
     n = small_config.num_updates  # 12
@@ -76,7 +78,6 @@ def test_every_preset_loads_and_builds(env_id):
     assert config.env_id == env_id and config.total_timesteps == entry.budget
     functions = make_train_functions(config)
     assert functions.spec.name
-    if entry.measured is not None:
-        low, high = entry.measured["ci95"]
-        assert low <= entry.measured["final_return"] <= high and entry.measured["device"]
+    if entry.reference is not None:
+        assert entry.reference["return"] and entry.reference["source"]
     assert entry.describe().startswith(f"{entry.budget:.0e}")

@@ -1,8 +1,11 @@
-"""Evaluate trained policies: whole episodes, vmapped over episodes (and runs), in one jit."""
+"""Evaluate trained policies: whole episodes, vmapped over episodes (and runs), in one jit; and
+the animation of one episode."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -10,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.config import PPOConfig
+from purejaxppo.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.trainer import TrainFunctions, make_train_functions
@@ -102,10 +106,17 @@ def evaluate(
     as in `RunResult.params`; results then have shape [runs, num_episodes]. Deterministic
     evaluation takes the policy's mode (argmax, or the Gaussian mean clipped to the bounds).
     """
+    check_positive_int("num_episodes", num_episodes, 10)
+    if obs_stats is None and config.normalize_obs:
+        raise ConfigError(
+            "obs_stats=None: this config normalises observations (normalize_obs=True), and the "
+            "policy was trained on normalised ones. Fix: pass the run's obs_stats (RunResult."
+            "obs_stats, or load_final(run_dir))."
+        )
     functions = make_train_functions(config, env, env_params)
     if obs_stats is None:
         obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
-    key = jax.random.key(key) if isinstance(key, int) else key
+    key = as_key(key)
     episode = jax.vmap(make_episode(functions, deterministic), in_axes=(None, None, 0))
     reference = jax.tree.leaves(jax.eval_shape(functions.init_params, jax.random.key(0)))[0]
     has_runs_axis = jax.tree.leaves(params)[0].ndim == reference.ndim + 1
@@ -143,3 +154,26 @@ def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=Non
             return states
         state = next_state
         states.append(state)
+
+
+def render_gif(config: PPOConfig, params: Any, obs_stats: Any, path: Path, seed: int = 0) -> int:
+    """Animate one deterministic episode of one policy (no runs axis) with gymnax's Visualizer;
+    returns the number of steps drawn. Classic control needs the render extra (pygame)."""
+    # gymnax draws classic control with pygame: no window, no sound.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    from gymnax.visualize import Visualizer
+
+    from purejaxppo.envs import make_env
+
+    states = episode_states(config, params, jax.random.key(seed), obs_stats)
+    env, env_params = make_env(config.env_id)
+    try:
+        Visualizer(env, env_params, states).animate(str(path))
+    except Exception as error:  # gymnax raises various errors for envs it cannot draw
+        cause = error.__context__ or error
+        raise ConfigError(
+            f"--gif: gymnax cannot render {config.env_id} ({type(cause).__name__}: {cause}). "
+            "Fix: pip install 'purejaxppo[render]' for classic control, or drop --gif."
+        ) from error
+    return len(states)

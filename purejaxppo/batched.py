@@ -1,0 +1,82 @@
+"""The core's step over a batch of runs, for the engine's segment functions.
+
+`init` starts R runs from their keys; `updates` advances every run by some updates (a fixed
+number, or a traced count up to a bound) and returns their metrics [R, length]. With a progress
+callback, every `progress_every`-th update makes one host call with sums over all R runs (never
+one per run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from purejaxppo.config import HyperParams
+from purejaxppo.trainer import TrainFunctions, TrainState
+
+# progress(updates_done, return_sum, episodes_finished): sums over all runs of one update.
+ProgressFn = Callable[[Any, Any, Any], None]
+
+# A host callback is not free on a GPU (BENCHMARKS.md, "What the conveniences cost"), so the
+# progress bar is fed every few updates, not every update.
+DEFAULT_PROGRESS_EVERY = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchedTraining:
+    functions: TrainFunctions
+    progress: ProgressFn | None = None
+    progress_every: int = DEFAULT_PROGRESS_EVERY
+
+    def init(self, key_data: jax.Array) -> TrainState:
+        """R runs started from raw key data [R, ...]; runs start alike whatever their
+        hyperparameters, which enter only with the updates."""
+        return jax.vmap(lambda kd: self.functions.init(jax.random.wrap_key_data(kd)))(key_data)
+
+    def _step(self, states: TrainState, hparams: HyperParams):
+        states, metrics = jax.vmap(self.functions.step)(states, hparams)
+        if self.progress is not None:
+            done = states.update_index[0]
+            last = self.functions.config.num_updates
+            report = (done % self.progress_every == 0) | (done == last)
+            jax.lax.cond(report, lambda: self._report(done, metrics), lambda: None)
+        return states, metrics
+
+    def _report(self, updates_done: jax.Array, metrics: dict[str, jax.Array]) -> None:
+        finished = metrics["episodes_finished"]
+        return_sum = jnp.sum(jnp.where(finished > 0, metrics["episode_return"] * finished, 0.0))
+        jax.debug.callback(
+            self.progress, updates_done, return_sum, jnp.sum(finished), ordered=False
+        )
+
+    def updates(
+        self, states: TrainState, hparams: HyperParams, length: int, count: jax.Array | None = None
+    ) -> tuple[TrainState, dict[str, jax.Array]]:
+        """`length` updates of every run, or only the first `count` (traced) of them; metrics
+        [R, length] (zeros past `count`)."""
+        if count is None:
+            states, metrics = jax.lax.scan(
+                lambda s, _: self._step(s, hparams), states, None, length=length
+            )
+        else:
+            shapes = jax.eval_shape(self._step, states, hparams)[1]
+            buffer = jax.tree.map(lambda m: jnp.zeros((length, *m.shape), m.dtype), shapes)
+
+            def body(i: jax.Array, carry: tuple[TrainState, dict[str, jax.Array]]):
+                states, buffer = carry
+                states, metrics = self._step(states, hparams)
+                return states, jax.tree.map(lambda b, m: b.at[i].set(m), buffer, metrics)
+
+            states, metrics = jax.lax.fori_loop(0, count, body, (states, buffer))
+        return states, jax.tree.map(lambda m: jnp.swapaxes(m, 0, 1), metrics)
+
+
+def segment_lengths(total: int, length: int) -> tuple[int, ...]:
+    """`total` units cut into segments of `length` (the last may be shorter)."""
+    length = min(length, total)
+    full, rest = divmod(total, length)
+    return (length,) * full + ((rest,) if rest else ())

@@ -1,0 +1,44 @@
+"""Which environment ids exist, decided by name alone (nothing is built here).
+
+`NAME` is a gymnax id (gymnax.registered_envs); `NAME-brax` or `NAME-brax-BACKEND` a Brax
+environment (the brax extra). Building an environment is `envs.make_env`'s job.
+"""
+
+from __future__ import annotations
+
+import re
+
+from purejaxppo.errors import ConfigError
+
+BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+BRAX_ID = re.compile(rf"(.+)-brax(?:-({'|'.join(BRAX_BACKENDS)}))?")
+
+
+def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
+    """`NAME-brax[-BACKEND]` -> (NAME, BACKEND or None); None for other ids."""
+    match = BRAX_ID.fullmatch(env_id)
+    return (match[1], match[2]) if match else None
+
+
+def gymnax_ids() -> list[str]:
+    import gymnax  # imported here: importing it starts JAX, which use_cpu_cores must precede
+
+    return list(gymnax.registered_envs)
+
+
+def check_env_id(env_id: object) -> None:
+    """Raise ConfigError unless `env_id` names a gymnax environment or has a suite's id form."""
+    if not isinstance(env_id, str) or not env_id:
+        raise ConfigError(
+            f"PPOConfig.env_id={env_id!r}: must be a non-empty string. Fix: use an id such as "
+            "CartPole-v1 (`purejaxppo envs` lists them)."
+        )
+    known = gymnax_ids()
+    if env_id in known or parse_brax_id(env_id) is not None:
+        return
+    raise ConfigError(
+        f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
+        f"{', '.join(known)}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax "
+        "extra), or register yours with gymnax.register(env_id, factory) (or pass env=... to "
+        "make_train)."
+    )

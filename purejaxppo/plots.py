@@ -1,0 +1,83 @@
+"""Figures of a run directory: learning curves with a band over seeds, PBT's hyperparameters."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+BAND_RESAMPLES = 200
+
+
+def curve_with_band(
+    returns: np.ndarray, confidence: float = 0.95, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per update: the mean over runs [runs, updates] (NaNs skipped) and a percentile-bootstrap
+    band of that mean. A bootstrap band never leaves the range of the runs' own values, so it
+    stays inside the returns an environment can give, even with 2 seeds (a t-interval does not).
+    """
+    returns = np.asarray(returns, np.float32)
+    with warnings.catch_warnings():  # updates in which no run finished an episode are all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(returns, axis=0)
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, returns.shape[0], (BAND_RESAMPLES, returns.shape[0]))
+        means = np.nanmean(returns[picks], axis=1)  # [resamples, updates]
+        tail = 100 * (1 - confidence) / 2
+        low, high = np.nanpercentile(means, [tail, 100 - tail], axis=0)
+    return mean, low, high
+
+
+def _figure(width: float = 7.0, height: float = 4.2, rows: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(rows, 1, figsize=(width, height), sharex=True)
+
+
+def plot_learning_curves(
+    steps: np.ndarray,
+    returns: np.ndarray,
+    groups: np.ndarray,
+    path: Path,
+    title: str,
+    labels: list[str] | None = None,
+) -> None:
+    """Mean return and its 95% bootstrap band over the runs of each group against env steps."""
+    plt, fig, ax = _figure()
+    for group in np.unique(groups):
+        mean, low, high = curve_with_band(returns[groups == group])
+        label = labels[group] if labels else None
+        (line,) = ax.plot(steps, mean, lw=1.5, label=label)
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, lw=0)
+    ax.set_xlabel("env steps per run")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if labels:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_trajectories(
+    trajectories: dict[str, np.ndarray], env_steps: np.ndarray, path: Path, title: str
+) -> None:
+    """One panel per searched hyperparameter: every member's value [G + 1, P] over env steps."""
+    plt, fig, axes = _figure(7.0, 2.4 * len(trajectories), len(trajectories))
+    axes = np.atleast_1d(axes)
+    for ax, (name, values) in zip(axes, trajectories.items(), strict=True):
+        ax.step(env_steps, values, where="post", lw=0.9, alpha=0.7)
+        ax.set_ylabel(name)
+        if np.all(values > 0) and values.max() / values.min() > 20:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(title)
+    axes[-1].set_xlabel("env steps per member")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

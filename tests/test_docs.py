@@ -1,0 +1,112 @@
+"""Every Python and shell snippet of README.md and docs/*.md runs (at small budgets).
+
+Python blocks run each in a fresh process; the lines of a shell block run in order in one
+temporary directory (`purejaxppo` lines through the command line's `main`, `make ...` lines as
+`make -n`: their real runs are CI itself, or take minutes). Budgets are scaled down by the
+replacements below, each of which must still occur in the text, so that a snippet that changes
+cannot escape its test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SMALLER = {
+    "total_timesteps=100_000": "total_timesteps=10_240",
+    "--total-timesteps 100000": "--total-timesteps 5120",
+    "--total-timesteps 50000": "--total-timesteps 5120",
+    "--total-timesteps 20000": "--total-timesteps 2048",
+    "--seeds 1 8": "--seeds 1",
+    "num_seeds=64": "num_seeds=4",
+    "jax.random.key(0), 64)": "jax.random.key(0), 4)",
+}
+
+
+def blocks(language: str) -> list[tuple[str, int, str]]:
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        for match in re.finditer(rf"```{language}\n(.*?)```", text, re.S):
+            line = text[: match.start()].count("\n") + 1
+            found.append((page.relative_to(ROOT).as_posix(), line, match.group(1)))
+    return found
+
+
+def smaller(code: str) -> str:
+    for old, new in SMALLER.items():
+        code = code.replace(old, new)
+    return code
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "XLA_FLAGS": "", "PYTHONPATH": str(ROOT)}
+
+
+def test_every_replacement_still_occurs():
+    text = "".join(page.read_text() for page in PAGES)
+    assert all(old in text for old in SMALLER), [old for old in SMALLER if old not in text]
+
+
+PYTHON = blocks("python")
+SHELL = blocks("sh")
+
+
+@pytest.mark.parametrize(("page", "line", "code"), PYTHON, ids=[f"{p}:{n}" for p, n, _ in PYTHON])
+def test_python_snippet_runs(page, line, code, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", smaller(code)], cwd=tmp_path, env=environment(),
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, f"{page}:{line}\n{proc.stderr[-3000:]}"
+
+
+# The `purejaxppo` lines of a block run in one process, one `main()` call each (a new process
+# per line would start JAX again every time).
+DRIVER = """
+import shlex, sys
+from purejaxppo.cli import main
+for line in sys.argv[1:]:
+    status = main(shlex.split(line))
+    if status != 0:
+        sys.exit(f"{line!r} exited with {status}")
+"""
+
+
+@pytest.mark.parametrize(("page", "line", "code"), SHELL, ids=[f"{p}:{n}" for p, n, _ in SHELL])
+def test_shell_snippet_runs(page, line, code, tmp_path):
+    commands = [c.split("#")[0].strip() for c in smaller(code).splitlines()]
+    batch: list[str] = []
+
+    def flush() -> None:
+        if batch:
+            run = subprocess.run([sys.executable, "-c", DRIVER, *batch], cwd=tmp_path,
+                                 env=environment(), capture_output=True, text=True,
+                                 timeout=900)  # fmt: skip
+            assert run.returncode == 0, f"{page}:{line}\n{run.stderr[-3000:]}"
+            batch.clear()
+
+    for command in filter(None, commands):
+        words = shlex.split(command)
+        if words[0] == "make":
+            flush()
+            run = subprocess.run(["make", "-n", *words[1:]], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=60)  # fmt: skip
+            assert run.returncode == 0, f"{page}:{line}: {command}\n{run.stderr[-3000:]}"
+        elif "|" in words:  # a pipe: through the shell, as typed
+            flush()
+            assert words[0] == "purejaxppo", command
+            shell = f"{sys.executable} -m purejaxppo.cli {command.split(' ', 1)[1]}"
+            run = subprocess.run(shell, shell=True, cwd=tmp_path, env=environment(),
+                                 capture_output=True, text=True, timeout=900)  # fmt: skip
+            assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
+        else:
+            assert words[0] == "purejaxppo", command
+            batch.append(shlex.join(words[1:]))
+    flush()

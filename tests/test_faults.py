@@ -1,0 +1,240 @@
+"""The fault matrix: what a careful user tries, the exit status and message it must give, and the
+files that must stay unchanged."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import purejaxppo
+from purejaxppo import ConfigError, PPOConfig
+from purejaxppo.results import create_run_directory
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "purejaxppo.cli"]
+TINY = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]
+SMALL = [*TINY, "--total-timesteps", "1280", "--num-seeds", "2", "--quiet"]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
+    env = {**os.environ, "XLA_FLAGS": "", **(env or {})}
+    return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def digest(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    proc = cli("train", *SMALL, "--segment-updates", "2", "--checkpoint-every", "2",
+               "--out", str(out), "--name", "ref")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / "ref"
+
+
+# ------------------------------------------------------------------------- divergence
+def test_diverged_training_is_said_and_exits_3(tmp_path):
+    flags = ["--env", "Pendulum-v1", "--learning-rate", "1e3", "--max-grad-norm", "1e10"]
+    proc = cli("train", *SMALL, *flags, "--out", str(tmp_path), "--name", "nan")
+    assert proc.returncode == 3, (proc.stdout, proc.stderr[-2000:])
+    assert "2 of 2 runs diverged" in proc.stderr and "Traceback" not in proc.stderr
+    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert summary["diverged_runs"] == 2 and summary["first_nonfinite_update"] == 0
+    assert not np.isfinite(summary["final_return_mean"])  # never 0.00
+    assert "0.00 [0.00, 0.00]" not in proc.stdout
+
+
+def test_diverged_runs_are_left_out_of_the_mean_not_counted_as_zero():
+    config = PPOConfig(num_envs=4, num_steps=32, total_timesteps=1280, num_minibatches=2)
+    bad = config.replace(learning_rate=1e30, max_grad_norm=1e30).hparams
+    settings = purejaxppo.HyperParams.stack([config.hparams, bad])
+    result = purejaxppo.train(config, num_seeds=2, hparams=settings)
+    np.testing.assert_array_equal(result.first_nonfinite_update >= 0, [False, False, True, True])
+    assert np.isnan(result.final_returns[2:]).all() and result.final_return.num_runs == 2
+    assert result.summary()["diverged_runs"] == 2
+
+
+# ------------------------------------------------------------------------- run directories
+def test_an_existing_name_is_refused_and_the_old_run_is_untouched(finished):
+    before = digest(finished)
+    proc = cli("train", *SMALL, "--out", str(finished.parent), "--name", "ref")
+    assert proc.returncode == 2 and "already exists" in proc.stderr and "resume" in proc.stderr
+    assert digest(finished) == before
+
+
+def test_default_names_never_collide(tmp_path):
+    names = {create_run_directory(tmp_path, None, "CartPole-v1").name for _ in range(20)}
+    assert len(names) == 20
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_an_output_path_that_is_a_file_is_refused_before_training(command, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    space = ["--space", "learning_rate=1e-4,1e-3"] if command == "sweep" else []
+    proc = cli(command, *SMALL, *space, "--out", str(target / "sub"))
+    assert proc.returncode == 2 and "is a file" in proc.stderr and "Traceback" not in proc.stderr
+    assert target.read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
+def test_a_read_only_output_directory_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    proc = cli("train", *SMALL, "--out", str(locked))
+    assert proc.returncode == 2 and "not writable" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--num-seeds", "0"], ["--segment-updates", "0"], ["--checkpoint-every", "3"],
+     ["--network", "cnn"], ["--progress-every", "0"]],
+)  # fmt: skip
+def test_a_refused_value_leaves_nothing(args, tmp_path):
+    proc = cli("train", *TINY, "--total-timesteps", "1280", *args, "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "Fix:" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+# ------------------------------------------------------------------------- resume
+def test_resume_of_a_finished_run_changes_nothing(finished):
+    before = digest(finished)
+    proc = cli("resume", str(finished))
+    assert proc.returncode == 0 and "has finished" in proc.stdout
+    assert digest(finished) == before
+
+
+TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+LONG = [*TINY, "--total-timesteps", str(4 * 32 * 160), "--num-seeds", "2", "--quiet",
+        "--segment-updates", "4", "--checkpoint-every", "4"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stopped_once(tmp_path_factory) -> Path:
+    """A train on 2 devices stopped by SIGTERM after its first checkpoint (exit status 143)."""
+    out = tmp_path_factory.mktemp("stopped")
+    command = [*CLI, "train", *LONG, "--out", str(out), "--name", "run"]
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **TWO_DEVICES},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    state = out / "run" / "checkpoints" / "state"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.exists() and any(state.glob("[0-9]*"))):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, (stdout, stderr[-2000:])
+    assert "purejaxppo resume" in stdout and not (out / "run" / "summary.json").exists()
+    return out / "run"
+
+
+@pytest.fixture
+def stopped(stopped_once, tmp_path) -> Path:
+    """A fresh copy of the stopped run for one test to resume or damage."""
+    return Path(shutil.copytree(stopped_once, tmp_path / "run"))
+
+
+def test_sigterm_checkpoints_and_resume_ends_like_an_uninterrupted_run(stopped, tmp_path):
+    resumed = cli("resume", str(stopped), "--quiet", env=TWO_DEVICES)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = cli("train", *LONG, "--out", str(tmp_path), "--name", "whole", env=TWO_DEVICES)
+    assert whole.returncode == 0
+    expected = pd.read_csv(tmp_path / "whole" / "metrics.csv")
+    pd.testing.assert_frame_equal(expected, pd.read_csv(stopped / "metrics.csv"), check_exact=True)
+    # A damaged newest checkpoint: the one before it is used, and the damaged one set aside.
+    for name in ("summary.json", "metrics.csv"):
+        (stopped / name).unlink()
+    shutil.rmtree(stopped / "final")
+    shutil.rmtree(stopped / "checkpoints" / "chunks")
+    state = stopped / "checkpoints" / "state"
+    steps = sorted((p for p in state.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    assert len(steps) >= 2
+    for file in (f for f in steps[-1].rglob("*") if f.is_file()):
+        file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    proc = cli("resume", str(stopped), "--quiet", env=TWO_DEVICES)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "is damaged" in proc.stderr and steps[-1].name in proc.stderr
+    pd.testing.assert_frame_equal(expected, pd.read_csv(stopped / "metrics.csv"), check_exact=True)
+
+
+def test_every_checkpoint_damaged_is_said(stopped):
+    for file in (f for f in (stopped / "checkpoints" / "state").rglob("*") if f.is_file()):
+        file.write_bytes(b"")
+    proc = cli("resume", str(stopped), "--quiet", env=TWO_DEVICES)
+    assert proc.returncode == 2 and "no usable checkpoint" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_resume_refuses_another_number_of_devices_and_a_changed_config(stopped):
+    one = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    proc = cli("resume", str(stopped), env=one)
+    assert proc.returncode == 2 and "2 device(s)" in proc.stderr
+    record = json.loads((stopped / "run.json").read_text())
+    record["config"]["learning_rate"] = 1e-3
+    (stopped / "run.json").write_text(json.dumps(record))
+    proc = cli("resume", str(stopped), env=TWO_DEVICES)
+    assert proc.returncode == 2 and "different: config" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["run.json", "checkpoints/fingerprint.json"])
+def test_a_corrupt_record_names_the_file_and_the_fix(name, stopped):
+    (stopped / name).write_text("{not json")
+    proc = cli("resume", str(stopped), env=TWO_DEVICES)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert Path(name).name in proc.stderr and "Fix:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_full_disk_during_a_checkpoint_is_said_and_the_last_one_kept(tmp_path, monkeypatch):
+    import orbax.checkpoint as ocp
+
+    config = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 12, num_minibatches=2)
+    real_save, calls = ocp.CheckpointManager.save, []
+
+    def save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+    with pytest.raises(ConfigError, match="No space left on device") as error:
+        purejaxppo.train(config, num_seeds=2, checkpoint_dir=tmp_path, segment_updates=2)
+    assert "previous checkpoint is intact" in str(error.value)
+    monkeypatch.setattr(ocp.CheckpointManager, "save", real_save)
+    resumed = purejaxppo.train(config, num_seeds=2, checkpoint_dir=tmp_path, segment_updates=2)
+    whole = purejaxppo.train(config, num_seeds=2)
+    np.testing.assert_array_equal(
+        resumed.metrics["episode_return"], whole.metrics["episode_return"]
+    )
+
+
+# ------------------------------------------------------------------------- small ones
+def test_small_ones(finished, tmp_path):
+    proc = cli("eval", str(finished), "--num-episodes", "0")
+    assert proc.returncode == 2 and "--num-episodes=0" in proc.stderr
+    piped = subprocess.run(f"{sys.executable} -m purejaxppo.cli train --help | head -3",
+                           shell=True, cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+    envs = cli("envs")
+    assert envs.returncode == 0
+    assert all("warp" not in line.lower() for line in envs.stdout.splitlines())
+    bad = cli("train", *TINY, "--learning-rate", "inf", "--out", str(tmp_path))
+    assert bad.returncode == 2 and "must be a finite number" in bad.stderr
