@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ConfigError": "purejaxppo.errors",
-    "HyperParams": "purejaxppo.config",
+    "HyperParams": "purejaxppo.hparams",
     "PPOConfig": "purejaxppo.config",
     "compute_gae": "purejaxppo.advantages",
     "TrainResult": "purejaxppo.trainer",
@@ -35,11 +35,16 @@ _EXPORTS = {
     "pbt": "purejaxppo.population",
     "EvalResult": "purejaxppo.evaluation",
     "evaluate": "purejaxppo.evaluation",
-    "load_final": "purejaxppo.results",
+    "load_final": "purejaxppo.rundirs",
+    "ESResult": "purejaxppo.evolution",
+    "es": "purejaxppo.evolution",
+    "Free": "purejaxppo.space",
 }
 __all__ = [
     "ConfigError",
+    "ESResult",
     "EvalResult",
+    "Free",
     "HyperParams",
     "PBTResult",
     "PPOConfig",
@@ -50,6 +55,7 @@ __all__ = [
     "TrainState",
     "Tuning",
     "compute_gae",
+    "es",
     "evaluate",
     "final_returns",
     "load_final",
@@ -65,15 +71,17 @@ __all__ = [
 
 if TYPE_CHECKING:
     from purejaxppo.advantages import compute_gae
-    from purejaxppo.config import HyperParams, PPOConfig
+    from purejaxppo.config import PPOConfig
     from purejaxppo.devices import use_cpu_cores
     from purejaxppo.errors import ConfigError
     from purejaxppo.evaluation import EvalResult, evaluate
+    from purejaxppo.evolution import ESResult, es
+    from purejaxppo.hparams import HyperParams
     from purejaxppo.population import PBTResult, pbt
     from purejaxppo.presets import preset
-    from purejaxppo.results import load_final
+    from purejaxppo.rundirs import load_final
     from purejaxppo.runs import RunResult, train
-    from purejaxppo.space import Range
+    from purejaxppo.space import Free, Range
     from purejaxppo.stats import final_returns, mean_interval
     from purejaxppo.sweeps import SweepResult, sweep
     from purejaxppo.trainer import TrainResult, TrainState, make_train, make_train_functions

@@ -15,7 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from purejaxppo.config import HyperParams
+from purejaxppo.hparams import HyperParams
 from purejaxppo.trainer import TrainFunctions, TrainState
 
 # progress(updates_done, return_sum, episodes_finished): sums over all runs of one update.
@@ -37,10 +37,11 @@ class BatchedTraining:
         hyperparameters, which enter only with the updates."""
         return jax.vmap(lambda kd: self.functions.init(jax.random.wrap_key_data(kd)))(key_data)
 
-    def _step(self, states: TrainState, hparams: HyperParams):
+    def _step(self, states: TrainState, hparams: HyperParams, done: jax.Array):
+        """One update of every run; `done` (a replicated scalar, not read from the runs' own
+        states: that would be a cross-device read per update) counts the updates after it."""
         states, metrics = jax.vmap(self.functions.step)(states, hparams)
         if self.progress is not None:
-            done = states.update_index[0]
             last = self.functions.config.num_updates
             report = (done % self.progress_every == 0) | (done == last)
             jax.lax.cond(report, lambda: self._report(done, metrics), lambda: None)
@@ -54,21 +55,28 @@ class BatchedTraining:
         )
 
     def updates(
-        self, states: TrainState, hparams: HyperParams, length: int, count: jax.Array | None = None
+        self,
+        states: TrainState,
+        hparams: HyperParams,
+        first: jax.Array,
+        length: int,
+        count: jax.Array | None = None,
     ) -> tuple[TrainState, dict[str, jax.Array]]:
-        """`length` updates of every run, or only the first `count` (traced) of them; metrics
-        [R, length] (zeros past `count`)."""
+        """`length` updates of every run, or only the first `count` (traced) of them, starting
+        after `first` updates; metrics [R, length] (zeros past `count`)."""
         if count is None:
             states, metrics = jax.lax.scan(
-                lambda s, _: self._step(s, hparams), states, None, length=length
+                lambda s, i: self._step(s, hparams, first + i + 1),
+                states,
+                jnp.arange(length, dtype=jnp.int32),
             )
         else:
-            shapes = jax.eval_shape(self._step, states, hparams)[1]
+            shapes = jax.eval_shape(self._step, states, hparams, first)[1]
             buffer = jax.tree.map(lambda m: jnp.zeros((length, *m.shape), m.dtype), shapes)
 
             def body(i: jax.Array, carry: tuple[TrainState, dict[str, jax.Array]]):
                 states, buffer = carry
-                states, metrics = self._step(states, hparams)
+                states, metrics = self._step(states, hparams, first + i + 1)
                 return states, jax.tree.map(lambda b, m: b.at[i].set(m), buffer, metrics)
 
             states, metrics = jax.lax.fori_loop(0, count, body, (states, buffer))

@@ -16,14 +16,15 @@ import tyro
 from purejaxppo.errors import ConfigError
 from purejaxppo.options import COMMANDS, RunOptions, SweepCommand
 
-USAGE = """usage: purejaxppo {train,sweep,pbt,eval,envs,resume,bench} [--help] [OPTIONS]
+USAGE = """usage: purejaxppo {train,sweep,pbt,es,eval,envs,resume,bench} [--help] [OPTIONS]
 
   train    train many seeds of one config in one compiled call; writes a run directory
   sweep    train a grid or random sample of hyperparameters, all in one compiled call
   pbt      population-based training: a population that copies and perturbs its best members
+  es       evolution strategy over hyperparameters, schedules or a learned drift, one compile
   eval     evaluate the trained policies of a run directory (optionally write a GIF)
   envs     list the environments, their spaces and presets
-  resume   continue an interrupted train, sweep or pbt from its last checkpoint
+  resume   continue an interrupted train, sweep, pbt or es from its last checkpoint
   bench    training throughput against the rollout's own speed, for 1 .. N seeds
 
 `purejaxppo COMMAND --help` lists every option (`--env` is short for `--env-id`)."""
@@ -73,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"purejaxppo: error: unknown command {name!r}.\n\n{USAGE}", file=sys.stderr)
         return 2
-    from purejaxppo import commands  # imports the library, which starts JAX
+    # Importing these imports the library, which starts JAX.
+    from purejaxppo import commands, inspection
 
+    module = inspection if name in ("eval", "envs", "bench") else commands
     try:
-        return getattr(commands, f"run_{name}")(parse(name, rest))
+        return getattr(module, f"run_{name}")(parse(name, rest))
     except (ConfigError, ImportError) as error:
         print(f"purejaxppo: error: {error}", file=sys.stderr)
         return 2

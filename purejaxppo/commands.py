@@ -1,5 +1,5 @@
-"""What each command line command does: check everything, create the run directory, call the
-library, write the results (through `results`) and print a summary.
+"""What each training command does (train, sweep, pbt, es, resume): check everything, create the
+run directory, call the library, write the results (through `results`) and print a summary.
 
 Nothing is created before every argument has been checked; a run directory is created
 exclusively, and removed again if the command fails before it saved anything worth resuming.
@@ -14,15 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from purejaxppo import results
+from purejaxppo import results, rundirs
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, check_positive_int
 from purejaxppo.interrupt import Interrupted
 from purejaxppo.options import (
     COMMANDS,
-    BenchCommand,
-    EnvsCommand,
-    EvalCommand,
+    ESCommand,
     PBTCommand,
     ResumeCommand,
     SweepCommand,
@@ -41,11 +39,11 @@ def _start(command: Any, directory: Path | None, prefix: str) -> Path:
     make_train_functions(command.config)  # raises if the config does not fit its environment
     if directory is not None:
         return directory
-    directory = results.create_run_directory(command.out, command.name, prefix)
+    directory = rundirs.create_run_directory(command.out, command.name, prefix)
     options = {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
     options.pop("config")
     record = {"command": _name_of(command), "config": command.config.to_dict(), **options}
-    results.write_json(directory / "run.json", record)
+    rundirs.write_json(directory / "run.json", record)
     return directory
 
 
@@ -185,16 +183,66 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
     return _guarded(directory, resuming, work)
 
 
+def run_es(command: ESCommand, directory: Path | None = None) -> int:
+    from purejaxppo.evolution import es
+
+    space = parse_space(command.space)
+    options = {
+        "space": space, "population": command.population, "generations": command.generations,
+        "num_seeds": command.num_seeds, "strategy": command.strategy, "key": command.seed,
+        "fitness": command.fitness, "std_init": command.std_init,
+        "segment_generations": command.segment_generations,
+        "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
+    }  # fmt: skip
+    resuming = directory is not None
+    directory = _start(command, directory, command.config.env_id + "-es")
+
+    def work() -> int:
+        result = es(command.config, progress=not command.quiet,
+                    checkpoint_dir=directory / "checkpoints", **options)  # fmt: skip
+        results.write_es(result, directory)
+        summary = results.es_summary(result)
+        print(f"{command.config.env_id}: {result.strategy}, {command.population} members x "
+              f"{command.num_seeds} seeds, {command.generations} generations "
+              f"({summary['generations_per_minute']:.2f} per minute)")  # fmt: skip
+        generation, member = result.best_index
+        print(f"  best             {result.best_fitness:.2f} ({command.fitness}, generation "
+              f"{generation}, member {member}) with {_describe(result.best)}")  # fmt: skip
+        print(f"  search mean      {_describe(result.final_mean)}")
+        if summary["diverged_runs"]:
+            print(f"  diverged runs    {summary['diverged_runs']} (ranked last)")
+        print(f"  results          {directory}/ (es.csv, search.csv, es.png, best.json)")
+        print("  confirm the best setting on held-out seeds: purejaxppo train ... --seed "
+              f"{command.seed + 1}")  # fmt: skip
+        runs = result.diverged.size
+        return EXIT_DIVERGED if summary["diverged_runs"] == runs else 0
+
+    return _guarded(directory, resuming, work)
+
+
+def _describe(setting: dict[str, Any]) -> str:
+    shown = []
+    for name, value in setting.items():
+        if name == "drift":
+            shown.append("drift=(see best.json)")
+        elif isinstance(value, float):
+            shown.append(f"{name}={value:.4g}")
+        else:
+            shown.append(f"{name}=" + "/".join(f"{v:.3g}" for v in value))
+    return ", ".join(shown)
+
+
 def run_resume(command: ResumeCommand) -> int:
-    record = results.read_json(command.run_dir / "run.json")
+    record = rundirs.read_json(command.run_dir / "run.json")
     if (command.run_dir / "summary.json").exists():
         print(f"{command.run_dir}: this run has finished; there is nothing to resume.")
         return 0
     name = record.pop("command", None)
-    if name not in ("train", "sweep", "pbt"):
+    runners = {"train": run_train, "sweep": run_sweep, "pbt": run_pbt, "es": run_es}
+    if name not in runners:
         raise ConfigError(
             f"{str(command.run_dir / 'run.json')!r}: command={name!r} cannot be resumed. Fix: "
-            "pass a directory of purejaxppo train, sweep or pbt."
+            "pass a directory of purejaxppo train, sweep, pbt or es."
         )
     try:
         config = PPOConfig(**record.pop("config"))
@@ -204,75 +252,4 @@ def run_resume(command: ResumeCommand) -> int:
             f"{str(command.run_dir / 'run.json')!r} does not describe a run ({error}). Fix: "
             "restore it from a backup, or start the run again."
         ) from None
-    return {"train": run_train, "sweep": run_sweep, "pbt": run_pbt}[name](again, command.run_dir)
-
-
-def run_eval(command: EvalCommand) -> int:
-    import jax
-
-    from purejaxppo.evaluation import evaluate, render_gif
-    from purejaxppo.stats import mean_interval
-
-    check_positive_int("--num-episodes", command.num_episodes, 10)
-    config, params, obs_stats = results.load_final(command.run_dir)
-    result = evaluate(
-        config, params, key=command.seed, num_episodes=command.num_episodes,
-        deterministic=not command.stochastic, obs_stats=obs_stats,
-    )  # fmt: skip
-    per_run = result.returns.mean(axis=-1)
-    interval = mean_interval(per_run)
-    mode = "stochastic" if command.stochastic else "deterministic"
-    print(f"{config.env_id}: {per_run.shape[0]} runs x {command.num_episodes} {mode} episodes")
-    print(f"  mean return      {interval}")
-    print(f"  episode length   {result.lengths.mean():.1f}")
-    results.write_json(
-        command.run_dir / "eval.json",
-        {"num_runs": int(per_run.shape[0]), "num_episodes": command.num_episodes,
-         "deterministic": not command.stochastic, "mean_return": interval.mean,
-         "ci95": [interval.low, interval.high], "per_run_mean_return": per_run.tolist()},
-    )  # fmt: skip
-    if command.gif is not None:
-        first = jax.tree.map(lambda x: x[0], (params, obs_stats))
-        steps = render_gif(config, *first, command.gif, command.seed)
-        print(f"  animation        {command.gif} ({steps} steps)")
-    return 0
-
-
-def run_envs(command: EnvsCommand) -> int:
-    from purejaxppo.envs import describe_env_id, registered_env_ids
-    from purejaxppo.presets import PRESETS
-
-    print(f"{'environment':28s} {'actions':16s} {'observation':14s} preset")
-    for env_id in registered_env_ids():
-        try:
-            spec = describe_env_id(env_id)
-        except ConfigError:
-            print(f"{env_id:28s} (cannot be built here: it downloads data)")
-            continue
-        actions = f"Discrete({spec.num_actions})" if spec.discrete else f"Box({spec.num_actions})"
-        preset = PRESETS.get(env_id)
-        obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
-        print(f"{env_id:28s} {actions:16s} {obs:14s} {preset.describe() if preset else '-'}")
-    try:
-        from purejaxppo.brax_env import brax_env_names
-
-        names = brax_env_names()
-    except ConfigError:
-        print("Brax environments (NAME-brax): pip install 'purejaxppo[brax]' to list and use them")
-        return 0
-    # Building a Brax system takes seconds, so its spaces are not read here.
-    print("\nBrax environments, as NAME-brax or NAME-brax-BACKEND (Box actions in [-1, 1]):")
-    for name in names:
-        preset = PRESETS.get(f"{name}-brax")
-        print(f"{name + '-brax':28s} {preset.describe() if preset else '-'}")
-    return 0
-
-
-def run_bench(command: BenchCommand) -> int:
-    from purejaxppo.bench import run_table
-
-    for seeds in command.seeds:
-        check_positive_int("--seeds", seeds, 64)
-    table = run_table(command.env_id, list(command.seeds), command.total_timesteps, command.out)
-    print(table, file=sys.stdout)
-    return 0
+    return runners[name](again, command.run_dir)

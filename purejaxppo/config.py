@@ -11,46 +11,19 @@ import dataclasses
 from typing import Literal
 
 import numpy as np
-from flax import struct
 
+from purejaxppo.drift import clip_drift_params
 from purejaxppo.env_ids import check_env_id
 from purejaxppo.errors import ConfigError, config_error, is_int
+from purejaxppo.hparams import HyperParams, Objective
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 Network = Literal["mlp", "cnn", "gru"]
 
 
-@struct.dataclass
-class HyperParams:
-    """Traced scalar hyperparameters, each a float32 scalar (or a batch of them under vmap)."""
-
-    learning_rate: np.ndarray
-    gamma: np.ndarray
-    gae_lambda: np.ndarray
-    clip_eps: np.ndarray
-    ent_coef: np.ndarray
-    vf_coef: np.ndarray
-    max_grad_norm: np.ndarray
-
-    @staticmethod
-    def names() -> tuple[str, ...]:
-        """The traced hyperparameters, in order: the one list of them in the package."""
-        return tuple(field.name for field in dataclasses.fields(HyperParams))
-
-    @staticmethod
-    def stack(hparams: list[HyperParams]) -> HyperParams:
-        """Stack `HyperParams` on a new leading axis, for `vmap(train, in_axes=(None, 0))`."""
-        if not hparams:
-            raise ConfigError("HyperParams.stack needs at least one HyperParams. Fix: pass some.")
-        fields = {
-            name: np.stack([np.asarray(getattr(h, name), np.float32) for h in hparams])
-            for name in HyperParams.names()
-        }
-        return HyperParams(**fields)
-
-
 # Fields of PPOConfig that only give the default value of the same field of `config.hparams`.
 TRACED_FIELDS = HyperParams.names()
+SCHEDULE_FIELDS = HyperParams.schedule_names()
 
 
 def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
@@ -117,7 +90,19 @@ class PPOConfig:
     precise in some states and explore in others (gymnax-blines' Gaussian policy does this)."""
 
     anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the run."""
+    """Decay the learning rate linearly to 0 over the run (with no learning_rate_schedule)."""
+    learning_rate_schedule: tuple[float, ...] | None = None
+    """Multipliers of learning_rate at K >= 2 evenly spaced points from the first update to the
+    end, linearly interpolated (traced; (1, 0) is linear annealing). Needs anneal_lr=False."""
+    ent_coef_schedule: tuple[float, ...] | None = None
+    """Multipliers of ent_coef over training, as for learning_rate_schedule (traced)."""
+    clip_eps_schedule: tuple[float, ...] | None = None
+    """Multipliers of clip_eps over training, as for learning_rate_schedule (traced)."""
+    objective: Objective = "clip"
+    """Policy objective: `clip` (PPO's clipped surrogate) or `learned_drift` (r A - drift(r, A;
+    phi), `purejaxppo.drift`; phi is traced in `hparams.drift` and starts as PPO-clip's drift)."""
+    drift_hidden: int = 16
+    """Hidden units of the learned drift (static)."""
     norm_adv: bool = True
     """Normalise advantages within each minibatch."""
     clip_vloss: bool = True
@@ -130,11 +115,13 @@ class PPOConfig:
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
         # stays hashable (it is a static argument).
-        for name in ("actor_hidden", "critic_hidden", "conv_channels"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("actor_hidden", "critic_hidden", "conv_channels", *SCHEDULE_FIELDS):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         check_env_id(self.env_id)
         self._check_counts()
         self._check_hyperparameters()
+        self._check_schedules()
         self._check_networks()
 
     # ----------------------------------------------------------------------------- derived counts
@@ -160,7 +147,17 @@ class PPOConfig:
     @property
     def hparams(self) -> HyperParams:
         """This config's traced hyperparameters as float32 NumPy scalars."""
-        return HyperParams(**{name: np.float32(getattr(self, name)) for name in TRACED_FIELDS})
+        scalars = {name: np.float32(getattr(self, name)) for name in TRACED_FIELDS}
+        schedules = {
+            name: None
+            if getattr(self, name) is None
+            else np.asarray(getattr(self, name), np.float32)
+            for name in SCHEDULE_FIELDS
+        }
+        drift = None
+        if self.objective == "learned_drift":
+            drift = clip_drift_params(self.clip_eps, self.drift_hidden)
+        return HyperParams(**scalars, **schedules, drift=drift)
 
     def replace(self, **changes: object) -> PPOConfig:
         """A copy with some fields changed (validated again)."""
@@ -221,6 +218,30 @@ class PPOConfig:
                     else (f">= {low:g}" if low_inclusive else f"> {low:g}")
                 )
                 raise _fail(name, value, f"must be {where}", f"use {fix}")
+
+    def _check_schedules(self) -> None:
+        for name in SCHEDULE_FIELDS:
+            knots = getattr(self, name)
+            if knots is None:
+                continue
+            if len(knots) < 2 or not all(
+                isinstance(k, (int, float, np.floating)) and not isinstance(k, bool)
+                and np.isfinite(k) and k >= 0 for k in knots
+            ):  # fmt: skip
+                raise _fail(
+                    name, knots, "needs two or more finite multipliers >= 0",
+                    "use e.g. 1.0 0.5 0.0 (start, middle, end)",
+                )  # fmt: skip
+        if self.learning_rate_schedule is not None and self.anneal_lr:
+            raise _fail(
+                "learning_rate_schedule", self.learning_rate_schedule,
+                "and anneal_lr=True both shape the learning rate",
+                "set anneal_lr=False (--no-anneal-lr); the schedule 1 0 is linear annealing",
+            )  # fmt: skip
+        if self.objective not in ("clip", "learned_drift"):
+            raise _fail("objective", self.objective, "is not known", "use clip or learned_drift")
+        if not is_int(self.drift_hidden) or self.drift_hidden < 1:
+            raise _fail("drift_hidden", self.drift_hidden, "must be a positive integer", "use 16")
 
     def _check_networks(self) -> None:
         for name in ("actor_hidden", "critic_hidden"):

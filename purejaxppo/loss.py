@@ -1,4 +1,4 @@
-"""The PPO objective: clipped surrogate, (clipped) value loss and entropy bonus."""
+"""The PPO objective: clipped surrogate (or a learned drift), value loss and entropy bonus."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purejaxppo.config import HyperParams
+from purejaxppo.drift import drift_objective_loss
+from purejaxppo.hparams import HyperParams
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, unroll
 
 
@@ -88,7 +89,10 @@ def ppo_loss(
     ratio = jnp.exp(log_ratio)
     advantage = normalize_advantage(batch.advantage) if norm_adv else batch.advantage
 
-    policy_loss = clipped_surrogate(ratio, advantage, hparams.clip_eps)
+    if hparams.drift is None:
+        policy_loss = clipped_surrogate(ratio, advantage, hparams.clip_eps)
+    else:
+        policy_loss = drift_objective_loss(hparams.drift, ratio, advantage)
     v_loss = value_loss(value, batch.value, batch.target, hparams.clip_eps, clip_vloss)
     entropy = jnp.mean(policy.entropy())
     total = policy_loss + hparams.vf_coef * v_loss - hparams.ent_coef * entropy

@@ -76,6 +76,28 @@ class PBTCommand(RunOptions):
     """Save a checkpoint every this many generations and on Ctrl-C or SIGTERM."""
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ESCommand(RunOptions):
+    """Evolution strategy (evosax) over hyperparameters: each generation trains population x
+    num_seeds runs from scratch in one compiled call; generations run in compiled segments."""
+
+    space: tuple[str, ...] = ("learning_rate=1e-4:1e-2",)
+    """Fields to search: NAME=LOW:HIGH (optionally :log or :linear; a schedule's knots each),
+    or drift=free (the learned drift's parameters, with --objective learned_drift)."""
+    strategy: Literal["CMA_ES", "Sep_CMA_ES", "SNES", "xNES", "Open_ES"] = "CMA_ES"
+    population: int = 16
+    generations: int = 10
+    num_seeds: int = 4
+    """Seeds per member; a member's fitness is the mean over them."""
+    fitness: Literal["final_return", "area_under_curve"] = "final_return"
+    std_init: float = 0.5
+    """Initial search std in z units (a sigmoid's input for a range)."""
+    segment_generations: int = 1
+    """Generations per compiled segment (one compiled scan each); a checkpoint may follow each."""
+    checkpoint_every: int = 1
+    """Save a checkpoint every this many segments and on Ctrl-C or SIGTERM."""
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalCommand:
     """Evaluate every run's final policy; prints the mean return with a 95% interval over runs."""
@@ -96,7 +118,7 @@ class EnvsCommand:
 
 @dataclasses.dataclass(frozen=True)
 class ResumeCommand:
-    """Continue an interrupted train, sweep or pbt from its last checkpoint."""
+    """Continue an interrupted train, sweep, pbt or es from its last checkpoint."""
 
     run_dir: tyro.conf.Positional[Path]
     quiet: bool = False
@@ -115,6 +137,7 @@ class BenchCommand:
 
 
 COMMANDS = {
-    "train": TrainCommand, "sweep": SweepCommand, "pbt": PBTCommand, "eval": EvalCommand,
+    "train": TrainCommand, "sweep": SweepCommand, "pbt": PBTCommand, "es": ESCommand,
+    "eval": EvalCommand,
     "envs": EnvsCommand, "resume": ResumeCommand, "bench": BenchCommand,
 }  # fmt: skip

@@ -1,4 +1,5 @@
-"""Figures of a run directory: learning curves with a band over seeds, PBT's hyperparameters."""
+"""Figures of a run directory: learning curves with a band over seeds, PBT's hyperparameters,
+an evolution strategy's search."""
 
 from __future__ import annotations
 
@@ -78,6 +79,44 @@ def plot_trajectories(
         ax.grid(alpha=0.3)
     axes[0].set_title(title)
     axes[-1].set_xlabel("env steps per member")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_es(
+    fitness: np.ndarray,
+    members: dict[str, np.ndarray],
+    means: dict[str, np.ndarray],
+    path: Path,
+    title: str,
+) -> None:
+    """Top: every member's fitness [G, P] per generation, the population's mean and the best so
+    far. Below, one panel per searched column: the members' values [G, P] and the search
+    distribution's mean [G + 1] (before each generation, and after the last)."""
+    generations, population = fitness.shape
+    plt, fig, axes = _figure(7.0, 2.4 * (1 + len(members)), 1 + len(members))
+    axes = np.atleast_1d(axes)
+    x = np.repeat(np.arange(generations), population)
+    finite = np.where(np.isfinite(fitness), fitness, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        axes[0].plot(np.arange(generations), np.nanmean(finite, axis=1), lw=1.5, label="mean")
+        best = np.fmax.accumulate(np.nanmax(finite, axis=1))
+    axes[0].scatter(x, finite.reshape(-1), s=6, alpha=0.4, color="gray")
+    axes[0].plot(np.arange(generations), best, lw=1.5, label="best so far")
+    axes[0].set_ylabel("fitness")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title(title)
+    for ax, (name, values) in zip(axes[1:], members.items(), strict=True):
+        ax.scatter(x, values.reshape(-1), s=6, alpha=0.4, color="gray")
+        ax.plot(np.arange(generations + 1), means[name], lw=1.5)
+        ax.set_ylabel(name)
+        if np.all(values > 0) and values.max() / values.min() > 20:
+            ax.set_yscale("log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("generation")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -23,8 +23,10 @@ import numpy as np
 
 from purejaxppo import engine
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
-from purejaxppo.config import HyperParams, PPOConfig
+from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
+from purejaxppo.fitness import windowed_return
+from purejaxppo.hparams import HyperParams
 from purejaxppo.progress import Progress, TrainingProgress
 from purejaxppo.space import Range, Space, check_space, explore, sample_settings, stack_settings
 from purejaxppo.trainer import METRIC_NAMES, TrainState, make_train_functions
@@ -53,11 +55,7 @@ class PBTResult:
 def generation_fitness(metrics: dict[str, jax.Array]) -> jax.Array:
     """Mean return of the episodes each member finished in a generation; metrics [P, T]. NaN
     (ranked last) when none finished or the losses were not finite."""
-    count = metrics["episodes_finished"].astype(jnp.float32)
-    total = jnp.sum(jnp.where(count > 0, metrics["episode_return"] * count, 0.0), axis=1)
-    finished = jnp.sum(count, axis=1)
-    fitness = jnp.where(finished > 0, total / jnp.maximum(finished, 1.0), jnp.nan)
-    return jnp.where(jnp.any(metrics["nonfinite"] > 0, axis=1), jnp.nan, fitness)
+    return windowed_return(metrics, 1.0)
 
 
 def exploit_and_explore(
@@ -109,7 +107,8 @@ def exploit_and_explore(
         explored = explore(
             field_key, name, value, space[name], perturb_factors, resample_probability
         )
-        changes[name] = jnp.where(replaced, explored, value)
+        mask = replaced.reshape(replaced.shape + (1,) * (value.ndim - 1))
+        changes[name] = jnp.where(mask, explored, value)
     return states, hparams.replace(**changes), parents
 
 
@@ -178,7 +177,10 @@ def pbt(
 
     def segment(carry, inputs, index):
         count = jnp.asarray(counts)[index] if len(set(units)) > 1 else None
-        states, metrics = training.updates(carry["states"], carry["hparams"], interval, count)
+        first = index * interval
+        states, metrics = training.updates(
+            carry["states"], carry["hparams"], first, interval, count
+        )
         fitness = generation_fitness(metrics)
         step = jax.random.fold_in(run_key, index)
 
@@ -218,7 +220,7 @@ def pbt(
             "space": {k: repr(v) for k, v in space.items()},
             "interval": interval,
             "key": np.asarray(jax.random.key_data(as_key(key))).tolist(),
-            "hparams": {k: v.tolist() for k, v in dataclasses.asdict(hparams).items()},
+            "hparams": jax.tree.map(lambda v: np.asarray(v).tolist(), dataclasses.asdict(hparams)),
             "pbt": [fraction, list(perturb_factors), resample_probability],
         },
         progress=tracker if progress else Progress(),
@@ -230,7 +232,8 @@ def pbt(
         config=config,
         interval=interval,
         hparams={
-            name: np.concatenate([history[name].T, getattr(final, name)[None]]) for name in space
+            name: np.concatenate([np.swapaxes(history[name], 0, 1), getattr(final, name)[None]])
+            for name in space
         },
         parents=out.per_segment["parents"].T,
         fitness=out.per_segment["fitness"].T,

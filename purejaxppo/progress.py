@@ -27,7 +27,7 @@ class Progress:
     def start(self) -> None:
         pass
 
-    def begin_chunk(self, first_run: int, num_runs: int, updates_done: int = 0) -> None:
+    def begin_chunk(self, first_run: int, num_runs: int, units_done: int = 0) -> None:
         pass
 
     def stop(self) -> None:
@@ -37,16 +37,24 @@ class Progress:
 class TrainingProgress(Progress):
     """Host side of the progress callback, which the compiled loop calls every few updates with
     sums over every run of the chunk (never once per run). Runs take `batch_size` env steps per
-    update and `env_steps` in all."""
+    update and `env_steps` in all; the engine counts its units (updates, or ES generations of
+    `updates_per_unit` updates) when it resumes."""
 
     def __init__(
-        self, num_runs: int, env_steps: int, batch_size: int, description: str, enabled: bool = True
+        self,
+        num_runs: int,
+        env_steps: int,
+        batch_size: int,
+        description: str,
+        enabled: bool = True,
+        updates_per_unit: int = 1,
     ) -> None:
         total_env_steps = num_runs * env_steps
         self.total = total_env_steps
         self.env_steps = env_steps
         self.batch_size = batch_size
         self.calls = 0
+        self.updates_per_unit = updates_per_unit
         self.completed = 0
         self._lock = threading.Lock()
         self._chunk_base = 0  # env steps of the runs before the running chunk
@@ -69,9 +77,10 @@ class TrainingProgress(Progress):
     def start(self) -> None:
         self._progress.start()
 
-    def begin_chunk(self, first_run: int, num_runs: int, updates_done: int = 0) -> None:
-        """Runs first_run.. first_run + num_runs start (or resume after `updates_done` updates);
+    def begin_chunk(self, first_run: int, num_runs: int, units_done: int = 0) -> None:
+        """Runs first_run.. first_run + num_runs start (or resume after `units_done` units);
         the runs before them are done."""
+        updates_done = units_done * self.updates_per_unit
         with self._lock:
             self._chunk_base = first_run * self.env_steps
             self._steps_per_update = num_runs * self.batch_size

@@ -1,4 +1,4 @@
-"""Run directories: the one module that writes them (train, sweep, pbt) and reads them back.
+"""What each command writes into its run directory (`rundirs` creates it and does the I/O).
 
 Every run directory holds run.json (the command, what `resume` re-runs), config.json (the
 resolved PPOConfig) and summary.json (final return, speed, devices, versions), and, by command:
@@ -7,104 +7,29 @@ resolved PPOConfig) and summary.json (final return, speed, devices, versions), a
     sweep   the same, plus runs.csv (one row per run), configs.csv (one per setting), best.json
     pbt     the same as train, plus hparams.csv (every member's hyperparameters, fitness and
             parent per generation) and hparams.png
+    es      es.csv (every member's setting and fitness per generation), search.csv (the search
+            distribution's mean per generation), es.png, best.json; no trained policies (every
+            generation trains from scratch: train the best setting on held-out seeds)
 JSON files are written whole or not at all (a temporary file, then a rename).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pandas as pd
 
-from purejaxppo.checkpoint import write_atomically
-from purejaxppo.config import PPOConfig
-from purejaxppo.errors import ConfigError
-from purejaxppo.normalization import RunningMeanStd
-from purejaxppo.plots import plot_learning_curves, plot_trajectories
+from purejaxppo.evolution import ESResult
+from purejaxppo.plots import plot_es, plot_learning_curves, plot_trajectories
 from purejaxppo.population import PBTResult
+from purejaxppo.rundirs import save_final, versions, write_json
 from purejaxppo.runs import RunResult
+from purejaxppo.space import columns as field_columns
 from purejaxppo.sweeps import SweepResult
-from purejaxppo.trainer import make_train_functions
-
-
-def versions() -> dict[str, str]:
-    """Installed versions of this package and what it trains with (distribution metadata)."""
-    from importlib import metadata
-
-    found = {}
-    for name in ("purejaxppo", "jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "brax"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            if name != "brax":  # an optional extra
-                found[name] = "not installed"
-    found["python"] = platform.python_version()
-    return found
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    """A JSON file of a run directory, or a ConfigError naming the file and the fix."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{str(path)!r} does not exist. Fix: pass a run directory written by purejaxppo."
-        ) from None
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"{str(path)!r} cannot be read ({type(error).__name__}: {error}). Fix: restore the "
-            "file from a backup or run again into a new directory."
-        ) from None
-
-
-def check_output_dir(out: Path) -> None:
-    """Raise ConfigError unless `out` is (or can be made) a writable directory. Creates nothing."""
-    existing = out
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise ConfigError(
-            f"--out={str(out)!r}: {str(existing)!r} is a file, not a directory. Fix: choose "
-            "another --out."
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"--out={str(out)!r}: {str(existing)!r} is not writable. Fix: choose a directory you "
-            "can write to."
-        )
-
-
-def create_run_directory(out: Path, name: str | None, prefix: str) -> Path:
-    """Create OUT/NAME, never one that exists: a given name must be new (`resume` continues an
-    old run), and default names get a random suffix so that two jobs never share one."""
-    check_output_dir(out)
-    if name is not None and (not name or "/" in name or name in (".", "..")):
-        raise ConfigError(f"--name={name!r}: not a directory name. Fix: e.g. --name baseline.")
-    directory = out / (name or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        directory.mkdir()
-    except FileExistsError:
-        raise ConfigError(
-            f"--name={name!r}: {str(directory)!r} already exists. Fix: choose another --name, or "
-            f"continue that run with `purejaxppo resume {directory}`."
-        ) from None
-    return directory
 
 
 def metrics_frame(metrics: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -117,15 +42,7 @@ def metrics_frame(metrics: dict[str, np.ndarray], columns: dict[str, np.ndarray]
     return pd.DataFrame(frame)
 
 
-def _save_final(directory: Path, params: Any, obs_stats: Any) -> None:
-    checkpointer = ocp.StandardCheckpointer()
-    final = {"params": params, "obs_stats": obs_stats}
-    checkpointer.save((directory / "final").absolute(), final, force=True)
-    checkpointer.wait_until_finished()
-    checkpointer.close()
-
-
-def _summary(result: RunResult | PBTResult, extra: dict[str, Any]) -> dict[str, Any]:
+def _summary(result: RunResult | PBTResult | ESResult, extra: dict[str, Any]) -> dict[str, Any]:
     return {**extra, "versions": versions(), "platform": platform.platform()}
 
 
@@ -136,7 +53,7 @@ def write_train(result: RunResult, directory: Path, tensorboard: bool = False) -
     write_json(directory / "summary.json", _summary(result, result.summary()))
     columns = {"setting": result.setting, "seed": result.seed}
     metrics_frame(result.metrics, columns).to_csv(directory / "metrics.csv", index=False)
-    _save_final(directory, result.params, result.obs_stats)
+    save_final(directory, result.params, result.obs_stats)
     seeds = int(np.sum(result.setting == result.setting[0]))
     plot_learning_curves(
         result.metrics["env_steps"][0], result.metrics["episode_return"], result.setting,
@@ -185,7 +102,11 @@ def pbt_summary(result: PBTResult) -> dict[str, Any]:
         "first_nonfinite_update": int(first[first >= 0].min()) if (first >= 0).any() else None,
         "best_member": best,
         "best_member_final_return": float(final[best]),
-        "best_member_hparams": {k: float(v[-1, best]) for k, v in result.hparams.items()},
+        "best_member_hparams": {
+            column: float(values[-1, best])
+            for name, v in result.hparams.items()
+            for column, values in field_columns(name, v, 2).items()
+        },
         "compile_seconds": result.compile_seconds,
         "run_seconds": result.run_seconds,
         "devices": list(result.devices),
@@ -210,13 +131,21 @@ def write_pbt(result: PBTResult, directory: Path) -> None:
         "generation": np.repeat(np.arange(generations), population),
         "member": np.tile(np.arange(population), generations),
         "env_steps": np.repeat(env_steps[:-1], population),
-        **{name: values[:-1].reshape(-1) for name, values in result.hparams.items()},
+        **{
+            column: values[:-1].reshape(-1)
+            for name, v in result.hparams.items()
+            for column, values in field_columns(name, v, 2).items()
+        },
         "fitness": result.fitness.reshape(-1),
         "parent": result.parents.reshape(-1),
     }
     pd.DataFrame(rows).to_csv(directory / "hparams.csv", index=False)
+    trajectories = {
+        column: values for name, v in result.hparams.items()
+        for column, values in field_columns(name, v, 2).items()
+    }  # fmt: skip
     plot_trajectories(
-        result.hparams, env_steps, directory / "hparams.png",
+        trajectories, env_steps, directory / "hparams.png",
         f"{config.env_id}: PBT, {population} members",
     )  # fmt: skip
     plot_learning_curves(
@@ -224,31 +153,73 @@ def write_pbt(result: PBTResult, directory: Path) -> None:
         directory / "learning_curve.png",
         f"{config.env_id}: PBT, mean and 95% interval over {population} members",
     )  # fmt: skip
-    _save_final(directory, result.params, result.obs_stats)
+    save_final(directory, result.params, result.obs_stats)
 
 
-def load_final(directory: Path) -> tuple[PPOConfig, Any, RunningMeanStd]:
-    """The config, params and obs statistics of every run of a finished run directory."""
-    config = PPOConfig(**read_json(directory / "config.json"))
-    summary = read_json(directory / "summary.json")
-    runs = int(summary.get("num_runs", summary.get("population", 0)))
-    functions = make_train_functions(config)
-    params = jax.eval_shape(functions.init_params, jax.random.key(0))
-    stats = jax.eval_shape(lambda: RunningMeanStd.create(functions.spec.obs_shape))
-    like = jax.tree.map(
-        lambda x: np.zeros((runs, *x.shape), x.dtype), {"params": params, "obs_stats": stats}
-    )
-    checkpointer = ocp.StandardCheckpointer()
-    try:
-        final = checkpointer.restore((directory / "final").absolute(), like)
-    except Exception as error:  # orbax raises many kinds for missing or damaged files
-        raise ConfigError(
-            f"{str(directory / 'final')!r}: the trained policies cannot be read "
-            f"({type(error).__name__}). Fix: pass a directory of a finished run, or train again."
-        ) from None
-    finally:
-        checkpointer.close()
-    return config, final["params"], final["obs_stats"]
+def es_summary(result: ESResult) -> dict[str, Any]:
+    generation, member = result.best_index
+    with np.errstate(invalid="ignore"):
+        per_generation = np.nanmean(
+            np.where(np.isfinite(result.fitness), result.fitness, np.nan), 1
+        )
+    return {
+        "env_id": result.config.env_id,
+        "strategy": result.strategy,
+        "fitness": result.fitness_name,
+        "population": int(result.fitness.shape[1]),
+        "generations": int(result.fitness.shape[0]),
+        "num_seeds": result.num_seeds,
+        "best": _flat(result.best),
+        "best_fitness": result.best_fitness,
+        "best_generation": generation,
+        "best_member": member,
+        "final_mean": _flat(result.final_mean),
+        "mean_fitness_per_generation": per_generation.tolist(),
+        "diverged_runs": int(result.diverged.sum()),
+        "compile_seconds": result.compile_seconds,
+        "run_seconds": result.run_seconds,
+        "generations_per_minute": 60 * result.fitness.shape[0] / max(result.run_seconds, 1e-9),
+        "devices": list(result.devices),
+    }
+
+
+def _flat(setting: dict[str, Any]) -> dict[str, Any]:
+    """A setting for JSON: floats, a schedule as a list of knots, the drift as nested lists."""
+    return jax.tree.map(lambda v: np.asarray(v).tolist(), setting)
+
+
+def write_es(result: ESResult, directory: Path) -> None:
+    """config.json, summary.json, best.json, es.csv, search.csv and es.png in `directory`."""
+    config = result.config
+    write_json(directory / "config.json", config.to_dict())
+    summary = es_summary(result)
+    write_json(directory / "summary.json", _summary(result, summary))
+    write_json(directory / "best.json", {**summary["best"], "fitness": summary["best_fitness"]})
+    generations, population = result.fitness.shape
+    shown = {
+        column: values
+        for name, v in result.hparams.items() if name != "drift"
+        for column, values in field_columns(name, v, 2).items()
+    }  # fmt: skip
+    rows = {
+        "generation": np.repeat(np.arange(generations), population),
+        "member": np.tile(np.arange(population), generations),
+        **{column: values.reshape(-1) for column, values in shown.items()},
+        "fitness": result.fitness.reshape(-1),
+        "diverged_seeds": result.diverged.sum(axis=2).reshape(-1),
+    }
+    pd.DataFrame(rows).to_csv(directory / "es.csv", index=False)
+    means = {
+        column: values
+        for name, v in result.mean.items() if name != "drift"
+        for column, values in field_columns(name, v, 1).items()
+    }  # fmt: skip
+    frame = pd.DataFrame({"generation": np.arange(generations + 1), **means})
+    frame.to_csv(directory / "search.csv", index=False)
+    plot_es(
+        result.fitness, shown, means, directory / "es.png",
+        f"{config.env_id}: {result.strategy}, {population} members x {result.num_seeds} seeds",
+    )  # fmt: skip
 
 
 def write_tensorboard(metrics: dict[str, np.ndarray], directory: Path) -> None:

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo import engine
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
-from purejaxppo.config import HyperParams, PPOConfig
+from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
+from purejaxppo.hparams import HyperParams
 from purejaxppo.progress import Progress, TrainingProgress
 from purejaxppo.stats import Interval, final_returns, first_nonfinite_update, mean_interval
 from purejaxppo.trainer import METRIC_NAMES, make_train_functions
@@ -102,7 +104,8 @@ class RunResult:
 
 
 def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
-    """`hparams` as float32 NumPy leaves with one leading settings axis [S]."""
+    """`hparams` as float32 NumPy leaves with one leading settings axis [S]; its schedules and
+    drift must be those the config uses (present or not, and of the same shapes)."""
     hparams = config.hparams if hparams is None else hparams
     leaves = {name: np.asarray(getattr(hparams, name), np.float32) for name in HyperParams.names()}
     shapes = {leaf.shape for leaf in leaves.values()}
@@ -111,7 +114,24 @@ def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
             f"hparams: leaves have shapes {sorted(shapes)}. Fix: pass scalars (one setting) or "
             "vectors of one common length S (S settings), e.g. via HyperParams.stack."
         )
-    return HyperParams(**{name: np.atleast_1d(leaf) for name, leaf in leaves.items()})
+    batched = len(next(iter(shapes))) == 1
+    optional = {}
+    for name in (*HyperParams.schedule_names(), "drift"):
+        given, expected = getattr(hparams, name), getattr(config.hparams, name)
+        shape = jax.tree.map(lambda x: np.shape(x)[batched:], given)
+        if jax.tree.structure(shape) != jax.tree.structure(jax.tree.map(np.shape, expected)) or (
+            jax.tree.leaves(shape) != jax.tree.leaves(jax.tree.map(np.shape, expected))
+        ):
+            raise ConfigError(
+                f"hparams.{name} does not match the config's (which is "
+                f"{'unset' if expected is None else 'set'}). Fix: build hparams from this config "
+                "(config.hparams, or HyperParams.stack of configs made with config.replace)."
+            )
+        optional[name] = jax.tree.map(
+            lambda x: np.asarray(x, np.float32)[None] if not batched else np.asarray(x, np.float32),
+            given,
+        )
+    return HyperParams(**{name: np.atleast_1d(leaf) for name, leaf in leaves.items()}, **optional)
 
 
 def segment_plan(
@@ -149,10 +169,12 @@ def independent_program(
                                progress_every)  # fmt: skip
     length, uneven = max(units), len(set(units)) > 1
     counts = np.asarray(units, np.int32)
+    starts = np.concatenate([[0], np.cumsum(units)[:-1]]).astype(np.int32)
 
     def segment(states, inputs, index):
-        count = jax.numpy.asarray(counts)[index] if uneven else None
-        states, metrics = training.updates(states, inputs["hparams"], length, count)
+        count = jnp.asarray(counts)[index] if uneven else None
+        first = jnp.asarray(starts)[index]
+        states, metrics = training.updates(states, inputs["hparams"], first, length, count)
         return states, engine.Outputs(per_unit=metrics, per_segment={})
 
     return engine.Program(
@@ -218,7 +240,9 @@ def train(
         "config": config.to_dict(),
         "env": None if env is None else type(env).__name__,
         "run_keys": inputs["key"].tolist(),
-        "run_hparams": {k: v.tolist() for k, v in dataclasses.asdict(run_hparams).items()},
+        "run_hparams": jax.tree.map(
+            lambda v: np.asarray(v).tolist(), dataclasses.asdict(run_hparams)
+        ),
     }
     program = independent_program(
         config, units, fingerprint, tracker if progress else None, progress_every, env, env_params

@@ -13,7 +13,7 @@ import pandas as pd
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import as_key
 from purejaxppo.runs import RunResult, train
-from purejaxppo.space import Space, sample_settings, stack_settings
+from purejaxppo.space import Space, columns, sample_settings, stack_settings
 from purejaxppo.stats import area_under_curve, iqm, mean_interval
 
 
@@ -25,7 +25,7 @@ class SweepResult:
     configs: pd.DataFrame
     best: pd.Series  # the row of `configs` with the highest mean final return
     result: RunResult
-    names: tuple[str, ...]  # the swept fields
+    names: tuple[str, ...]  # the swept fields' columns (a schedule has one per knot: name[k])
 
 
 def sweep(
@@ -47,7 +47,6 @@ def sweep(
     """
     sample_key, train_key = jax.random.split(as_key(key))
     settings = sample_settings(config, space, mode, num_samples, sample_key)
-    names = tuple(space)
     hparams = stack_settings(config, settings)
     result = train(config, num_seeds=num_seeds, key=train_key, hparams=hparams, **train_options)
 
@@ -57,7 +56,11 @@ def sweep(
         {
             "config": result.setting,
             "seed": result.seed,
-            **{name: getattr(result.hparams, name).astype(np.float64) for name in names},
+            **{
+                column: values.astype(np.float64)
+                for name in space
+                for column, values in columns(name, getattr(result.hparams, name), 1).items()
+            },
             "final_return": final,
             "auc": auc,
             "first_nonfinite_update": result.first_nonfinite_update,
@@ -70,7 +73,11 @@ def sweep(
         rows.append(
             {
                 "config": index,
-                **values,
+                **{
+                    column: float(value)
+                    for name, v in values.items()
+                    for column, value in columns(name, np.asarray(v), 0).items()
+                },
                 "mean": interval.mean,
                 "iqm": iqm(final[mine]),
                 "ci_low": interval.low,
@@ -84,5 +91,6 @@ def sweep(
             }
         )
     configs = pd.DataFrame(rows)
+    names = tuple(c for c in runs.columns if c.split("[")[0] in space)
     best = configs.loc[configs["mean"].fillna(-np.inf).idxmax()]
     return SweepResult(runs=runs, configs=configs, best=best, result=result, names=names)

@@ -17,13 +17,15 @@ import optax
 from flax import struct
 
 from purejaxppo.advantages import compute_gae
-from purejaxppo.config import HyperParams, PPOConfig
+from purejaxppo.config import PPOConfig
 from purejaxppo.envs import EnvSpec, check_fits, describe_env, make_env
 from purejaxppo.errors import ConfigError
+from purejaxppo.hparams import HyperParams
 from purejaxppo.loss import Batch, LossInfo
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
+from purejaxppo.schedules import at_update
 from purejaxppo.tuning import Tuning
 from purejaxppo.update import UpdateFn, init_optimizer_state, make_update
 
@@ -138,12 +140,6 @@ def make_train_functions(
         opt_state = init_optimizer_state(params, tuning.flat_optimizer)
         return TrainState(params, opt_state, env_loop, loop_key, jnp.zeros((), jnp.int32))
 
-    def learning_rate_at(hparams: HyperParams, update_index: jax.Array) -> jax.Array:
-        if not config.anneal_lr:
-            return hparams.learning_rate
-        schedule = optax.linear_schedule(hparams.learning_rate, 0.0, config.num_updates)
-        return schedule(update_index)
-
     def make_batch(params: Any, traj: Transition, hparams: HyperParams) -> Batch:
         """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]
         (recurrent networks: kept as [num_steps, num_envs, ...] sequences)."""
@@ -204,9 +200,10 @@ def make_train_functions(
         key, rollout_key, update_key = jax.random.split(state.key, 3)
         env_loop, traj, episodes = rollout(state.params, state.env_loop, rollout_key, hparams.gamma)
         batch = make_batch(state.params, traj, hparams)
-        learning_rate = learning_rate_at(hparams, state.update_index)
+        current = at_update(hparams, state.update_index, config.num_updates, config.anneal_lr)
+        learning_rate = current.learning_rate
         params, opt_state, infos = update(
-            state.params, state.opt_state, batch, hparams, learning_rate, update_key
+            state.params, state.opt_state, batch, current, learning_rate, update_key
         )
 
         info = jax.tree.map(jnp.mean, infos)  # over epochs and minibatches

@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from purejaxppo.config import HyperParams, PPOConfig
+from purejaxppo.config import PPOConfig
+from purejaxppo.hparams import HyperParams
 from purejaxppo.loss import Batch, LossInfo, ppo_loss
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 

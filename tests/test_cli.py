@@ -121,7 +121,7 @@ def test_preset_flag_and_overrides(tmp_path):
 
 
 def _final_outputs(run_dir: Path) -> tuple[pd.DataFrame, dict]:
-    from purejaxppo.results import load_final
+    from purejaxppo.rundirs import load_final
 
     _, params, obs_stats = load_final(run_dir)
     return pd.read_csv(run_dir / "metrics.csv"), {"params": params, "obs": obs_stats}

@@ -20,7 +20,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.results import create_run_directory
+from purejaxppo.rundirs import create_run_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "purejaxppo.cli"]

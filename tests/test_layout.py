@@ -14,10 +14,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "purejaxppo"
 
 # Bottom to top: a module may import only modules listed before it.
 ORDER = [
-    "errors", "devices", "memory", "tuning", "stats", "plots", "progress", "interrupt",
-    "env_ids", "config", "presets", "space", "brax_env", "envs", "networks", "normalization",
-    "rollout", "advantages", "loss", "update", "trainer", "checkpoint", "batched", "evaluation",
-    "engine", "runs", "sweeps", "population", "bench", "results", "options", "commands", "cli",
+    "errors", "devices", "memory", "tuning", "stats", "fitness", "plots", "progress", "interrupt",
+    "env_ids", "drift", "hparams", "config", "schedules", "presets", "space", "brax_env", "envs",
+    "networks", "normalization", "rollout", "advantages", "loss", "update", "trainer",
+    "checkpoint", "batched", "evaluation", "engine", "runs", "sweeps", "population", "strategies",
+    "evolution", "bench", "rundirs", "results", "options", "commands", "inspection", "cli",
 ]  # fmt: skip
 
 

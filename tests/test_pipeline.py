@@ -4,12 +4,6 @@ SIGKILL, and on the command line."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import jax
@@ -19,9 +13,9 @@ import pytest
 
 import purejaxppo
 from purejaxppo import PPOConfig, Range
+from tests.processes import cli, kill_after_first_checkpoint, on_two_devices
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "purejaxppo.cli"]
 TINY = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 30, num_minibatches=2)
 TINY_FLAGS = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]
 SPACE = {"learning_rate": Range(1e-4, 1e-3), "ent_coef": [0.0, 0.01]}
@@ -66,23 +60,12 @@ def test_pbt_sharded_over_two_devices_equals_one_device(population):
                            "lr": result.hparams["learning_rate"].tolist(),
                            "ret": np.nan_to_num(result.metrics["episode_return"]).tolist()}}))
     """
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sharded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(sharded["devices"]) == 2
+    sharded = on_two_devices(code)
     np.testing.assert_array_equal(sharded["parents"], population.parents)
     np.testing.assert_allclose(sharded["lr"], population.hparams["learning_rate"], rtol=1e-6)
     np.testing.assert_allclose(
         sharded["ret"], np.nan_to_num(population.metrics["episode_return"]), rtol=1e-5
     )
-
-
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XLA_FLAGS": ""}
-    return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
 
 
 def test_pbt_command_writes_trajectories(tmp_path):
@@ -109,17 +92,7 @@ def test_pbt_killed_and_resumed_ends_bit_identical(tmp_path):
              "--quiet"]  # fmt: skip
     whole = cli("pbt", *flags, "--name", "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
-    env = {**os.environ, "XLA_FLAGS": ""}
-    victim = subprocess.Popen([*CLI, "pbt", *flags, "--name", "killed"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    state = tmp_path / "killed" / "checkpoints" / "state"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (state.exists() and any(state.glob("[0-9]*"))):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert not (tmp_path / "killed" / "summary.json").exists(), "it finished before the kill"
+    kill_after_first_checkpoint(["pbt", *flags, "--name", "killed"], tmp_path / "killed", 0.3)
     resumed = cli("resume", str(tmp_path / "killed"), "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ("hparams.csv", "metrics.csv"):

@@ -1,0 +1,80 @@
+"""The commands that read or measure without training into a run directory: eval, envs, bench."""
+
+from __future__ import annotations
+
+import sys
+
+from purejaxppo import rundirs
+from purejaxppo.errors import ConfigError, check_positive_int
+from purejaxppo.options import BenchCommand, EnvsCommand, EvalCommand
+
+
+def run_eval(command: EvalCommand) -> int:
+    import jax
+
+    from purejaxppo.evaluation import evaluate, render_gif
+    from purejaxppo.stats import mean_interval
+
+    check_positive_int("--num-episodes", command.num_episodes, 10)
+    config, params, obs_stats = rundirs.load_final(command.run_dir)
+    result = evaluate(
+        config, params, key=command.seed, num_episodes=command.num_episodes,
+        deterministic=not command.stochastic, obs_stats=obs_stats,
+    )  # fmt: skip
+    per_run = result.returns.mean(axis=-1)
+    interval = mean_interval(per_run)
+    mode = "stochastic" if command.stochastic else "deterministic"
+    print(f"{config.env_id}: {per_run.shape[0]} runs x {command.num_episodes} {mode} episodes")
+    print(f"  mean return      {interval}")
+    print(f"  episode length   {result.lengths.mean():.1f}")
+    rundirs.write_json(
+        command.run_dir / "eval.json",
+        {"num_runs": int(per_run.shape[0]), "num_episodes": command.num_episodes,
+         "deterministic": not command.stochastic, "mean_return": interval.mean,
+         "ci95": [interval.low, interval.high], "per_run_mean_return": per_run.tolist()},
+    )  # fmt: skip
+    if command.gif is not None:
+        first = jax.tree.map(lambda x: x[0], (params, obs_stats))
+        steps = render_gif(config, *first, command.gif, command.seed)
+        print(f"  animation        {command.gif} ({steps} steps)")
+    return 0
+
+
+def run_envs(command: EnvsCommand) -> int:
+    from purejaxppo.envs import describe_env_id, registered_env_ids
+    from purejaxppo.presets import PRESETS
+
+    print(f"{'environment':28s} {'actions':16s} {'observation':14s} preset")
+    for env_id in registered_env_ids():
+        try:
+            spec = describe_env_id(env_id)
+        except ConfigError:
+            print(f"{env_id:28s} (cannot be built here: it downloads data)")
+            continue
+        actions = f"Discrete({spec.num_actions})" if spec.discrete else f"Box({spec.num_actions})"
+        preset = PRESETS.get(env_id)
+        obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
+        print(f"{env_id:28s} {actions:16s} {obs:14s} {preset.describe() if preset else '-'}")
+    try:
+        from purejaxppo.brax_env import brax_env_names
+
+        names = brax_env_names()
+    except ConfigError:
+        print("Brax environments (NAME-brax): pip install 'purejaxppo[brax]' to list and use them")
+        return 0
+    # Building a Brax system takes seconds, so its spaces are not read here.
+    print("\nBrax environments, as NAME-brax or NAME-brax-BACKEND (Box actions in [-1, 1]):")
+    for name in names:
+        preset = PRESETS.get(f"{name}-brax")
+        print(f"{name + '-brax':28s} {preset.describe() if preset else '-'}")
+    return 0
+
+
+def run_bench(command: BenchCommand) -> int:
+    from purejaxppo.bench import run_table
+
+    for seeds in command.seeds:
+        check_positive_int("--seeds", seeds, 64)
+    table = run_table(command.env_id, list(command.seeds), command.total_timesteps, command.out)
+    print(table, file=sys.stdout)
+    return 0

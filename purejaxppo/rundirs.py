@@ -1,0 +1,126 @@
+"""Run directories: created exclusively, their JSON written atomically, read back with a clear
+error, and the trained policies saved (orbax) and loaded. What each command writes into its
+directory is in `results`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from purejaxppo.checkpoint import write_atomically
+from purejaxppo.config import PPOConfig
+from purejaxppo.errors import ConfigError
+from purejaxppo.normalization import RunningMeanStd
+from purejaxppo.trainer import make_train_functions
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of this package and what it trains with (distribution metadata)."""
+    from importlib import metadata
+
+    found = {}
+    for name in ("purejaxppo", "jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "brax"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if name != "brax":  # an optional extra
+                found[name] = "not installed"
+    found["python"] = platform.python_version()
+    return found
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run directory, or a ConfigError naming the file and the fix."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{str(path)!r} does not exist. Fix: pass a run directory written by purejaxppo."
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"{str(path)!r} cannot be read ({type(error).__name__}: {error}). Fix: restore the "
+            "file from a backup or run again into a new directory."
+        ) from None
+
+
+def check_output_dir(out: Path) -> None:
+    """Raise ConfigError unless `out` is (or can be made) a writable directory. Creates nothing."""
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ConfigError(
+            f"--out={str(out)!r}: {str(existing)!r} is a file, not a directory. Fix: choose "
+            "another --out."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--out={str(out)!r}: {str(existing)!r} is not writable. Fix: choose a directory you "
+            "can write to."
+        )
+
+
+def create_run_directory(out: Path, name: str | None, prefix: str) -> Path:
+    """Create OUT/NAME, never one that exists: a given name must be new (`resume` continues an
+    old run), and default names get a random suffix so that two jobs never share one."""
+    check_output_dir(out)
+    if name is not None and (not name or "/" in name or name in (".", "..")):
+        raise ConfigError(f"--name={name!r}: not a directory name. Fix: e.g. --name baseline.")
+    directory = out / (name or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        raise ConfigError(
+            f"--name={name!r}: {str(directory)!r} already exists. Fix: choose another --name, or "
+            f"continue that run with `purejaxppo resume {directory}`."
+        ) from None
+    return directory
+
+
+def save_final(directory: Path, params: Any, obs_stats: Any) -> None:
+    checkpointer = ocp.StandardCheckpointer()
+    final = {"params": params, "obs_stats": obs_stats}
+    checkpointer.save((directory / "final").absolute(), final, force=True)
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+
+
+def load_final(directory: Path) -> tuple[PPOConfig, Any, RunningMeanStd]:
+    """The config, params and obs statistics of every run of a finished run directory."""
+    config = PPOConfig(**read_json(directory / "config.json"))
+    summary = read_json(directory / "summary.json")
+    runs = int(summary.get("num_runs", summary.get("population", 0)))
+    functions = make_train_functions(config)
+    params = jax.eval_shape(functions.init_params, jax.random.key(0))
+    stats = jax.eval_shape(lambda: RunningMeanStd.create(functions.spec.obs_shape))
+    like = jax.tree.map(
+        lambda x: np.zeros((runs, *x.shape), x.dtype), {"params": params, "obs_stats": stats}
+    )
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+        final = checkpointer.restore((directory / "final").absolute(), like)
+    except Exception as error:  # orbax raises many kinds for missing or damaged files
+        raise ConfigError(
+            f"{str(directory / 'final')!r}: the trained policies cannot be read "
+            f"({type(error).__name__}). Fix: pass a directory of a finished run, or train again."
+        ) from None
+    finally:
+        checkpointer.close()
+    return config, final["params"], final["obs_stats"]
