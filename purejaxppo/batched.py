@@ -82,6 +82,37 @@ class BatchedTraining:
             states, metrics = jax.lax.fori_loop(0, count, body, (states, buffer))
         return states, jax.tree.map(lambda m: jnp.swapaxes(m, 0, 1), metrics)
 
+    def fresh_runs(
+        self,
+        key_data: jax.Array,
+        hparams: HyperParams,
+        first: jax.Array,
+        length: int,
+        parts: int = 1,
+        devices: int = 1,
+    ) -> dict[str, jax.Array]:
+        """R runs started from their keys [R, ...] and trained for `length` updates; metrics
+        [R, length]. With `parts`, each device's runs train in `parts` groups one after another
+        (less memory, the same results); part p reports progress from `first + p * length`."""
+        if parts == 1:
+            return self.updates(self.init(key_data), hparams, first, length)[1]
+
+        def split(x: jax.Array) -> jax.Array:  # [R, ...] -> [parts, R / parts, ...]
+            y = x.reshape(devices, parts, -1, *x.shape[1:])  # R is sharded over devices
+            return jnp.swapaxes(y, 0, 1).reshape(parts, -1, *x.shape[1:])
+
+        def merge(x: jax.Array) -> jax.Array:  # [parts, R / parts, ...] -> [R, ...]
+            y = x.reshape(parts, devices, -1, *x.shape[2:])
+            return jnp.swapaxes(y, 0, 1).reshape(-1, *x.shape[2:])
+
+        def part(args):
+            index, keys, values = args
+            states = self.init(keys)
+            return self.updates(states, values, first + index * length, length)[1]
+
+        grouped = (jnp.arange(parts), split(key_data), jax.tree.map(split, hparams))
+        return jax.tree.map(merge, jax.lax.map(part, grouped))
+
 
 def segment_lengths(total: int, length: int) -> tuple[int, ...]:
     """`total` units cut into segments of `length` (the last may be shorter)."""

@@ -107,6 +107,18 @@ def _train_options(command: TrainCommand, directory: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _track(command: TrainCommand, result: Any, directory: Path) -> None:
+    """TensorBoard and/or wandb logs of the per-update means over runs, with the config."""
+    from purejaxppo import tracking
+
+    if command.tensorboard:
+        tracking.write_tensorboard(result.metrics, directory / "tensorboard")
+    if command.wandb:
+        config = {**command.config.to_dict(), "num_runs": result.num_runs, "seed": command.seed}
+        tracking.write_wandb(result.metrics, config, directory, command.wandb_project,
+                             directory.name, command.wandb_mode)  # fmt: skip
+
+
 def run_train(command: TrainCommand, directory: Path | None = None) -> int:
     from purejaxppo.runs import train
 
@@ -117,7 +129,8 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
     def work() -> int:
         result = train(command.config, num_seeds=command.num_seeds, key=command.seed,
                        **_train_options(command, directory))  # fmt: skip
-        results.write_train(result, directory, tensorboard=command.tensorboard)
+        results.write_train(result, directory)
+        _track(command, result, directory)
         _print_run(result, directory)
         return _divergence(result.summary(), result.num_runs)
 
@@ -141,6 +154,7 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
             **_train_options(command, directory),
         )  # fmt: skip
         results.write_sweep(result, directory)
+        _track(command, result.result, directory)
         shown = result.configs.sort_values("mean", ascending=False).head(10)
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         best = ", ".join(f"{n}={result.best[n]:.4g}" for n in result.names)
@@ -184,7 +198,7 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
 
 
 def run_es(command: ESCommand, directory: Path | None = None) -> int:
-    from purejaxppo.evolution import es
+    from purejaxppo.evolution import es, prepare
 
     space = parse_space(command.space)
     options = {
@@ -192,8 +206,15 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
         "num_seeds": command.num_seeds, "strategy": command.strategy, "key": command.seed,
         "fitness": command.fitness, "std_init": command.std_init,
         "segment_generations": command.segment_generations,
+        "max_runs_per_chunk": command.max_runs_per_chunk,
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
+    # Every argument is checked before anything is created.
+    prepare(command.config, space, command.population, command.generations, command.num_seeds,
+            command.strategy, command.std_init, None, command.fitness,
+            command.segment_generations, command.checkpoint_every,
+            command.max_runs_per_chunk)  # fmt: skip
+    check_positive_int("--progress-every", command.progress_every, 10)
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id + "-es")
 

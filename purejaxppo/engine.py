@@ -1,6 +1,6 @@
 """The engine for every batch of runs: plan, compile once, loop over segments, checkpoint, resume.
 
-An entry point (train, sweep, pbt) describes its batch as per-run `inputs` (host arrays with a
+An entry point (train, sweep, pbt, es) describes its batch as per-run `inputs` (host arrays with a
 leading runs axis R) and a `Program`:
 
     init(inputs) -> carry                             every leaf [R, ...]
@@ -11,9 +11,10 @@ leading runs axis R) and a `Program`:
 `segment_units[i]` of L), `per_segment` leaves are [R, ...] (e.g. PBT's fitness per generation).
 The engine shards the runs axis over a Mesh of every device of every process (cross-run
 reductions in `segment` become XLA collectives), cuts independent runs into equal chunks sized
-from XLA's memory analysis, compiles `init` and `segment` once, runs the segments in a host loop
-(progress, checkpoints every few segments and on Ctrl-C or SIGTERM, exact resume) and returns
-host arrays. Without a checkpoint directory it is the same loop, with nothing saved.
+from XLA's memory analysis (interacting runs that allow it are computed in parts inside the
+segment instead: `Program.in_parts`), compiles `init` and `segment` once, runs the segments in a
+host loop (progress, checkpoints every few segments and on Ctrl-C or SIGTERM, exact resume) and
+returns host arrays. Without a checkpoint directory it is the same loop, with nothing saved.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
 from purejaxppo.checkpoint import NoCheckpoints, RunCheckpoints, from_host, host_like, to_host
@@ -37,43 +36,10 @@ from purejaxppo.devices import to_host as gather
 from purejaxppo.errors import ConfigError
 from purejaxppo.interrupt import Interrupted, StopRequest
 from purejaxppo.memory import MEMORY_FRACTION, device_available_bytes, executable_bytes
-from purejaxppo.progress import Progress
+from purejaxppo.program import EngineResult, Outputs, Program
 
 # On a CPU device, throughput falls once a chunk outgrows the caches (BENCHMARKS.md, "Scaling").
 CPU_RUNS_PER_DEVICE = 32
-
-
-@struct.dataclass
-class Outputs:
-    per_unit: Any  # leaves [R, L, ...]
-    per_segment: Any  # leaves [R, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Program:
-    """A batch of runs as the engine runs it (see the module docstring)."""
-
-    name: str
-    init: Callable[[Any], Any]
-    segment: Callable[[Any, Any, jax.Array], tuple[Any, Outputs]]
-    finish: Callable[[Any], Any]
-    segment_units: tuple[int, ...]  # valid units of each segment's per_unit outputs
-    independent: bool  # runs do not interact, so the batch may be cut into chunks
-    fingerprint: dict[str, Any]  # JSON data that identifies the runs (for resume)
-    progress: Progress = dataclasses.field(default_factory=Progress)
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineResult:
-    results: Any  # host leaves [R, ...]
-    per_unit: Any  # host leaves [R, sum(segment_units), ...]
-    per_segment: Any  # host leaves [R, num_segments, ...]
-    compile_seconds: float
-    run_seconds: float
-    devices: tuple[str, ...]
-    runs_per_chunk: int
-    num_chunks: int
-    timed_run_units: int  # runs x units computed in this call (fewer after a resume)
 
 
 def _num_runs(inputs: Any) -> int:
@@ -114,7 +80,8 @@ def run(
         chunk = checkpoints.resume_layout(identity, len(devices)) or max_runs_per_chunk
         plan = _compile(program, inputs, devices, sharding, replicated, chunk)
         compile_seconds = time.perf_counter() - start
-        checkpoints.record({**identity, "runs_per_chunk": plan.chunk, "devices": len(devices)})
+        at_once = plan.chunk // plan.parts
+        checkpoints.record({**identity, "runs_per_chunk": at_once, "devices": len(devices)})
         start = time.perf_counter()
         progress.start()
         pieces, timed = _loop(program, inputs, plan, checkpoints, max(1, checkpoint_every))
@@ -130,15 +97,16 @@ def run(
         compile_seconds=compile_seconds,
         run_seconds=run_seconds,
         devices=describe_devices(devices),
-        runs_per_chunk=plan.chunk,
-        num_chunks=math.ceil(num_runs / plan.chunk),
+        runs_per_chunk=plan.chunk // plan.parts,
+        num_chunks=math.ceil(num_runs / plan.chunk) * plan.parts,
         timed_run_units=timed,
     )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Plan:
-    chunk: int
+    chunk: int  # runs per chunk (all of them for interacting runs)
+    parts: int  # groups the segment computes one after another (interacting runs only)
     init: Any
     segment: Any
     finish: Any
@@ -149,14 +117,15 @@ class _Plan:
 
 
 def _compile(program, inputs, devices, sharding, replicated, max_runs_per_chunk) -> _Plan:
-    """Compile init, segment and finish for the largest chunk that fits in memory."""
+    """Compile init, segment and finish for the largest chunk (independent runs) or the fewest
+    parts (interacting runs) that fit in memory; `max_runs_per_chunk` caps the runs at once."""
     num_runs = _num_runs(inputs)
     init = jax.jit(program.init, out_shardings=sharding)
-    segment = jax.jit(program.segment, out_shardings=sharding, donate_argnums=0)
     finish = jax.jit(program.finish, out_shardings=sharding)
     index = jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated)
+    count = len(devices)
 
-    def compile_for(chunk: int):
+    def compile_for(chunk: int, parts: int = 1):
         specs = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct((chunk, *x.shape[1:]), x.dtype, sharding=sharding),
             inputs,
@@ -165,29 +134,39 @@ def _compile(program, inputs, devices, sharding, replicated, max_runs_per_chunk)
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
             jax.eval_shape(program.init, specs),
         )
+        body = program.segment if parts == 1 else program.in_parts(parts, count)
+        segment = jax.jit(body, out_shardings=sharding, donate_argnums=0)
         return specs, carry, segment.lower(carry, specs, index).compile()
 
-    count = len(devices)
     per_device = math.ceil(num_runs / count)
+    parts = 1
     if program.independent:
         if max_runs_per_chunk is not None:
             per_device = min(per_device, max(1, max_runs_per_chunk // count))
         elif devices[0].platform == "cpu":
             per_device = min(per_device, CPU_RUNS_PER_DEVICE)
-    specs, carry, compiled = compile_for(per_device * count)
+    elif max_runs_per_chunk is not None and program.in_parts is not None:
+        parts = _parts_for(per_device, max(1, max_runs_per_chunk // count))
+    specs, carry, compiled = compile_for(per_device * count, parts)
     needed, budget = executable_bytes(compiled), MEMORY_FRACTION * device_available_bytes(devices)
     if needed > budget and max_runs_per_chunk is None:
-        if not program.independent:
+        # Recompile for as many runs at once as fit, at the per-run cost of the first try (an
+        # upper bound).
+        fitting = max(1, int(budget // (needed / per_device)))
+        if program.independent:
+            per_device = fitting
+        elif program.in_parts is not None:
+            parts = _parts_for(per_device, fitting)
+        else:
             raise ConfigError(
                 f"{program.name}: {num_runs} interacting runs need about {needed / 2**30:.1f} GiB "
                 f"per device, more than the {budget / 2**30:.1f} GiB planned for. Fix: fewer "
                 "members or seeds, or more devices."
             )
-        # Recompile for as many runs as fit, at the per-run cost of the first try (an upper bound).
-        per_device = max(1, int(budget // (needed / per_device)))
-        specs, carry, compiled = compile_for(per_device * count)
+        specs, carry, compiled = compile_for(per_device * count, parts)
     return _Plan(
         chunk=per_device * count,
+        parts=parts,
         init=init.lower(specs).compile(),
         segment=compiled,
         finish=finish.lower(carry).compile(),
@@ -195,6 +174,13 @@ def _compile(program, inputs, devices, sharding, replicated, max_runs_per_chunk)
         abstract_outputs=compiled.out_info[1],
         sharding=sharding,
         replicated=replicated,
+    )
+
+
+def _parts_for(per_device: int, at_once: int) -> int:
+    """The fewest groups, dividing a device's runs evenly, of at most `at_once` runs each."""
+    return next(
+        p for p in range(1, per_device + 1) if per_device % p == 0 and per_device // p <= at_once
     )
 
 

@@ -1,7 +1,8 @@
 """Which environment ids exist, decided by name alone (nothing is built here).
 
 `NAME` is a gymnax id (gymnax.registered_envs); `NAME-brax` or `NAME-brax-BACKEND` a Brax
-environment (the brax extra). Building an environment is `envs.make_env`'s job.
+environment (the brax extra); `SUITE:NAME` an environment of another suite (its extra), e.g.
+`xminigrid:MiniGrid-Empty-8x8`. Building an environment is `envs.make_env`'s job.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
     return (match[1], match[2]) if match else None
 
 
+SUITES = {"xminigrid": "XLand-MiniGrid"}  # id prefix -> suite
+SUITE_ID = re.compile(rf"({'|'.join(SUITES)}):(.+)")
+
+
+def parse_suite_id(env_id: str) -> tuple[str, str] | None:
+    """`SUITE:NAME` -> (SUITE, NAME); None for other ids."""
+    match = SUITE_ID.fullmatch(env_id)
+    return (match[1], match[2]) if match else None
+
+
 def gymnax_ids() -> list[str]:
     import gymnax  # imported here: importing it starts JAX, which use_cpu_cores must precede
 
@@ -34,11 +45,11 @@ def check_env_id(env_id: object) -> None:
             "CartPole-v1 (`purejaxppo envs` lists them)."
         )
     known = gymnax_ids()
-    if env_id in known or parse_brax_id(env_id) is not None:
+    if env_id in known or parse_brax_id(env_id) is not None or parse_suite_id(env_id):
         return
     raise ConfigError(
         f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
         f"{', '.join(known)}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax "
-        "extra), or register yours with gymnax.register(env_id, factory) (or pass env=... to "
-        "make_train)."
+        "extra), an XLand-MiniGrid one as xminigrid:NAME (the xminigrid extra), or register "
+        "yours with gymnax.register(env_id, factory) (or pass env=... to make_train)."
     )

@@ -14,7 +14,7 @@ import numpy as np
 from gymnax.environments import environment, spaces
 
 from purejaxppo.config import PPOConfig
-from purejaxppo.env_ids import check_env_id, parse_brax_id
+from purejaxppo.env_ids import check_env_id, parse_brax_id, parse_suite_id
 from purejaxppo.errors import ConfigError, config_error
 
 
@@ -40,8 +40,15 @@ class EnvSpec:
 @functools.cache  # environments hold no mutable state; building some (Brax) takes seconds
 def make_env(env_id: str) -> tuple[Any, Any]:
     """`gymnax.make(env_id)` with an error that lists what exists; `NAME-brax[-BACKEND]` builds a
-    Brax environment through `purejaxppo.brax_env` (needs the brax extra)."""
+    Brax environment through `purejaxppo.brax_env` (needs the brax extra), `xminigrid:NAME` an
+    XLand-MiniGrid one through `purejaxppo.xminigrid_env` (needs the xminigrid extra)."""
     check_env_id(env_id)
+    suite_id = parse_suite_id(env_id)
+    if suite_id is not None:
+        from purejaxppo.xminigrid_env import XMiniGridEnvironment
+
+        env = XMiniGridEnvironment(suite_id[1])
+        return env, env.default_params
     brax_id = parse_brax_id(env_id)
     if brax_id is not None and env_id not in gymnax.registered_envs:
         from purejaxppo.brax_env import BraxEnvironment

@@ -87,6 +87,27 @@ def _check(population, generations, num_seeds, std_init, segment_generations) ->
         raise ConfigError(f"std_init={std_init!r}: must be a positive number. Fix: e.g. 0.5.")
 
 
+def prepare(
+    config, space, population, generations, num_seeds, strategy, std_init, strategy_options,
+    fitness, segment_generations=None, checkpoint_every=1, max_runs_per_chunk=None,
+) -> tuple[Encoding, tuple[Any, Any], FitnessFn, str]:  # fmt: skip
+    """Check a search's arguments (ConfigError naming the bad one); its encoding, strategy and
+    params, fitness function and the fitness's name."""
+    _check(population, generations, num_seeds, std_init, segment_generations)
+    check_positive_int("checkpoint_every", checkpoint_every, 1)
+    check_positive_int("max_runs_per_chunk", max_runs_per_chunk, 16, allow_none=True)
+    encoding = Encoding.of(config, space)
+    strategy = make_strategy(strategy, population, encoding.size, float(std_init), strategy_options)
+    if isinstance(fitness, str):
+        if fitness not in FITNESS_FUNCTIONS:
+            raise ConfigError(
+                f"fitness={fitness!r}: unknown. Fix: one of {', '.join(FITNESS_FUNCTIONS)}, or "
+                "a function of one run's metrics."
+            )
+        return encoding, strategy, FITNESS_FUNCTIONS[fitness], fitness
+    return encoding, strategy, fitness, getattr(fitness, "__qualname__", "")
+
+
 def es(
     config: PPOConfig,
     space: Space | None = None,
@@ -103,6 +124,7 @@ def es(
     checkpoint_dir: str | Path | None = None,
     segment_generations: int | None = None,
     checkpoint_every: int = 1,
+    max_runs_per_chunk: int | None = None,
     progress_every: int = DEFAULT_PROGRESS_EVERY,
 ) -> ESResult:
     """Search the `space` (field -> `Range`) with an evosax strategy; one compile.
@@ -114,23 +136,14 @@ def es(
     std `std_init` in z units (a sigmoid's input). Generations run `segment_generations` at a
     time in one compiled scan (default: all of them, or one per segment with `checkpoint_dir`,
     where a checkpoint is saved every `checkpoint_every` segments and a second call with the same
-    arguments resumes).
+    arguments resumes). When population x num_seeds runs do not fit in memory together (or
+    exceed `max_runs_per_chunk`), each generation trains them in groups one after another.
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-2)})
-    _check(population, generations, num_seeds, std_init, segment_generations)
-    check_positive_int("checkpoint_every", checkpoint_every, 1)
-    encoding = Encoding.of(config, space)
-    algorithm, params = make_strategy(
-        strategy, population, encoding.size, float(std_init), strategy_options
-    )
-    fitness_name = fitness if isinstance(fitness, str) else getattr(fitness, "__qualname__", "")
-    if isinstance(fitness, str):
-        if fitness not in FITNESS_FUNCTIONS:
-            raise ConfigError(
-                f"fitness={fitness!r}: unknown. Fix: one of {', '.join(FITNESS_FUNCTIONS)}, or "
-                "a function of one run's metrics."
-            )
-        fitness = FITNESS_FUNCTIONS[fitness]
+    encoding, (algorithm, params), fitness, fitness_name = prepare(
+        config, space, population, generations, num_seeds, strategy, std_init, strategy_options,
+        fitness, segment_generations, checkpoint_every, max_runs_per_chunk,
+    )  # fmt: skip
     if segment_generations is None:
         segment_generations = 1 if checkpoint_dir is not None else generations
     segment_generations = min(segment_generations, generations)
@@ -148,7 +161,7 @@ def es(
     base = config.hparams
     start_mean = jnp.asarray(encoding.start)
 
-    def generation(state: Any, inputs: dict[str, jax.Array], index: jax.Array):
+    def generation(state: Any, inputs: dict[str, jax.Array], index: jax.Array, split: tuple):
         ask_key, tell_key = jax.random.split(jax.random.fold_in(search_key, index))
         z, state_asked = algorithm.ask(ask_key, state, params)
         member = inputs["member"]
@@ -159,7 +172,9 @@ def es(
         keys = jax.vmap(
             lambda kd: jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(kd), index))
         )(inputs["key"])
-        _, metrics = training.updates(training.init(keys), hparams, index * updates, updates)
+        parts, devices = split
+        first = index * parts * updates
+        metrics = training.fresh_runs(keys, hparams, first, updates, parts, devices)
         run_fitness = jax.vmap(fitness)(metrics).astype(jnp.float32)  # [R]
         member_fitness = run_fitness.reshape(population, num_seeds).mean(axis=1)
         state_told, _ = algorithm.tell(
@@ -173,24 +188,32 @@ def es(
         }  # fmt: skip
         return state_told, outputs
 
-    def segment(carry, inputs, index):
-        state = jax.tree.map(lambda x: x[0], carry["es"])  # every run holds the same copy
-        first = index * segment_generations
-        uneven = len(set(units)) > 1
+    def segment_in(parts: int, devices: int):
+        """The segment function, training each generation's runs in `parts` groups."""
+        split = (parts, devices)
+        tracker.parts = parts
 
-        def body(state, i):
-            if not uneven:
-                return generation(state, inputs, first + i)
-            skipped = jax.eval_shape(generation, state, inputs, first)[1]
-            return jax.lax.cond(
-                first + i < generations,
-                lambda: generation(state, inputs, first + i),
-                lambda: (state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), skipped)),
-            )
+        def segment(carry, inputs, index):
+            state = jax.tree.map(lambda x: x[0], carry["es"])  # every run holds the same copy
+            first = index * segment_generations
 
-        state, outputs = jax.lax.scan(body, state, jnp.arange(segment_generations))
-        per_unit = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outputs)  # [R, n, ...]
-        return {"es": _broadcast(state, runs)}, engine.Outputs(per_unit=per_unit, per_segment={})
+            def body(state, i):
+                if len(set(units)) == 1:
+                    return generation(state, inputs, first + i, split)
+                shapes = jax.eval_shape(lambda s: generation(s, inputs, first, split), state)
+                skipped = shapes[1]
+                return jax.lax.cond(
+                    first + i < generations,
+                    lambda: generation(state, inputs, first + i, split),
+                    lambda: (state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), skipped)),
+                )
+
+            state, outputs = jax.lax.scan(body, state, jnp.arange(segment_generations))
+            per_unit = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outputs)  # [R, n, ...]
+            outputs = engine.Outputs(per_unit=per_unit, per_segment={})
+            return {"es": _broadcast(state, runs)}, outputs
+
+        return segment
 
     def init(inputs):
         state = algorithm.init(init_key, start_mean, params)
@@ -208,10 +231,11 @@ def es(
     program = engine.Program(
         name="es",
         init=init,
-        segment=segment,
+        segment=segment_in(1, 1),
         finish=finish,
         segment_units=units,
         independent=False,
+        in_parts=segment_in,
         fingerprint={
             "config": config.to_dict(),
             "space": {k: repr(v) for k, v in space.items()},
@@ -223,7 +247,7 @@ def es(
         },
         progress=tracker if progress else Progress(),
     )
-    out = engine.run(program, inputs, devices, None, checkpoint_dir, checkpoint_every)
+    out = engine.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, checkpoint_every)
     per_unit = out.per_unit  # leaves [R, G, ...]
 
     def by_member(x: np.ndarray) -> np.ndarray:  # [R, G, ...] -> [G, P, S, ...]

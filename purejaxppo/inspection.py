@@ -56,6 +56,17 @@ def run_envs(command: EnvsCommand) -> int:
         obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
         print(f"{env_id:28s} {actions:16s} {obs:14s} {preset.describe() if preset else '-'}")
     try:
+        from purejaxppo.xminigrid_env import xminigrid_env_names
+
+        suite = xminigrid_env_names()
+        print("\nXLand-MiniGrid environments, as xminigrid:NAME (Discrete(6) actions, one-hot "
+              "egocentric views):")  # fmt: skip
+        for name in suite:
+            preset = PRESETS.get(f"xminigrid:{name}")
+            print(f"{'xminigrid:' + name:40s} {preset.describe() if preset else '-'}")
+    except ConfigError:
+        print("XLand-MiniGrid (xminigrid:NAME): pip install 'purejaxppo[xminigrid]' to use them")
+    try:
         from purejaxppo.brax_env import brax_env_names
 
         names = brax_env_names()

@@ -44,7 +44,12 @@ class TrainCommand(RunOptions):
     max_runs_per_chunk: int | None = None
     """Runs trained at once (default: as many as fit in memory)."""
     tensorboard: bool = False
-    """Also write TensorBoard scalars (needs the tensorboard extra)."""
+    """Also write TensorBoard scalars to RUN_DIR/tensorboard (the tensorboard extra)."""
+    wandb: bool = False
+    """Also log to Weights & Biases, files in RUN_DIR/wandb (the wandb extra)."""
+    wandb_project: str = "purejaxppo"
+    wandb_mode: Literal["offline", "online"] = "offline"
+    """offline needs no network or account (upload later with `wandb sync`)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -94,6 +99,8 @@ class ESCommand(RunOptions):
     """Initial search std in z units (a sigmoid's input for a range)."""
     segment_generations: int = 1
     """Generations per compiled segment (one compiled scan each); a checkpoint may follow each."""
+    max_runs_per_chunk: int | None = None
+    """Runs trained at once (default: as many as fit; the rest of a generation waits its turn)."""
     checkpoint_every: int = 1
     """Save a checkpoint every this many segments and on Ctrl-C or SIGTERM."""
 

@@ -55,6 +55,9 @@ class TrainingProgress(Progress):
         self.batch_size = batch_size
         self.calls = 0
         self.updates_per_unit = updates_per_unit
+        # The runs of a chunk may update in `parts` groups one after another (an evolution
+        # strategy's population that does not fit at once): a report then counts one group's.
+        self.parts = 1
         self.completed = 0
         self._lock = threading.Lock()
         self._chunk_base = 0  # env steps of the runs before the running chunk
@@ -80,12 +83,12 @@ class TrainingProgress(Progress):
     def begin_chunk(self, first_run: int, num_runs: int, units_done: int = 0) -> None:
         """Runs first_run.. first_run + num_runs start (or resume after `units_done` units);
         the runs before them are done."""
-        updates_done = units_done * self.updates_per_unit
+        updates_done = units_done * self.updates_per_unit * self.parts
         with self._lock:
             self._chunk_base = first_run * self.env_steps
-            self._steps_per_update = num_runs * self.batch_size
+            self._steps_per_update = num_runs * self.batch_size / self.parts
             self._updates_done = updates_done
-            self.completed = self._chunk_base + updates_done * self._steps_per_update
+            self.completed = int(self._chunk_base + updates_done * self._steps_per_update)
         self._progress.update(self._task, completed=self.completed, steps=_short(self.completed))
 
     def __call__(self, updates_done, return_sum, episodes_finished) -> None:
@@ -98,7 +101,7 @@ class TrainingProgress(Progress):
                 self._updates_done = int(updates_done)
                 if int(episodes_finished) > 0:
                     self._mean_return = float(return_sum) / int(episodes_finished)
-            self.completed = self._chunk_base + self._updates_done * self._steps_per_update
+            self.completed = int(self._chunk_base + self._updates_done * self._steps_per_update)
             completed, mean_return = self.completed, self._mean_return
         task = self._progress.tasks[0]
         rate = f"({_short(task.speed)}/s)" if task.speed else ""

@@ -3,7 +3,8 @@
 Every run directory holds run.json (the command, what `resume` re-runs), config.json (the
 resolved PPOConfig) and summary.json (final return, speed, devices, versions), and, by command:
     train   metrics.csv (one row per run x update), learning_curve.png, final/ (trained params and
-            observation statistics, orbax), checkpoints/ while training, tensorboard/ if asked
+            observation statistics, orbax), checkpoints/ while training, tensorboard/ and wandb/
+            if asked (written by `tracking`)
     sweep   the same, plus runs.csv (one row per run), configs.csv (one per setting), best.json
     pbt     the same as train, plus hparams.csv (every member's hyperparameters, fitness and
             parent per generation) and hparams.png
@@ -46,7 +47,7 @@ def _summary(result: RunResult | PBTResult | ESResult, extra: dict[str, Any]) ->
     return {**extra, "versions": versions(), "platform": platform.platform()}
 
 
-def write_train(result: RunResult, directory: Path, tensorboard: bool = False) -> None:
+def write_train(result: RunResult, directory: Path) -> None:
     """config.json, summary.json, metrics.csv, learning_curve.png and final/ in `directory`."""
     config = result.config
     write_json(directory / "config.json", config.to_dict())
@@ -60,8 +61,6 @@ def write_train(result: RunResult, directory: Path, tensorboard: bool = False) -
         directory / "learning_curve.png",
         f"{config.env_id}: mean and 95% interval over {seeds} seeds",
     )  # fmt: skip
-    if tensorboard:
-        write_tensorboard(result.metrics, directory / "tensorboard")
 
 
 def write_sweep(result: SweepResult, directory: Path) -> None:
@@ -220,25 +219,3 @@ def write_es(result: ESResult, directory: Path) -> None:
         result.fitness, shown, means, directory / "es.png",
         f"{config.env_id}: {result.strategy}, {population} members x {result.num_seeds} seeds",
     )  # fmt: skip
-
-
-def write_tensorboard(metrics: dict[str, np.ndarray], directory: Path) -> None:
-    """Per-update means over runs of every metric, as TensorBoard scalars (needs tensorboardX)."""
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError as error:
-        raise ImportError(
-            "--tensorboard needs tensorboardX. Fix: pip install 'purejaxppo[tensorboard]'."
-        ) from error
-    writer = SummaryWriter(str(directory))
-    steps = metrics["env_steps"][0]
-    for name, values in metrics.items():
-        if name == "env_steps":
-            continue
-        finite = np.where(np.isfinite(values), values, np.nan)
-        counts = np.isfinite(finite).sum(axis=0)
-        means = np.where(counts > 0, np.nansum(finite, axis=0) / np.maximum(counts, 1), np.nan)
-        for step, value in zip(steps, means, strict=True):
-            if np.isfinite(value):
-                writer.add_scalar(f"train/{name}", float(value), int(step))
-    writer.close()

@@ -145,13 +145,16 @@ def segment_plan(
         segment_updates = DEFAULT_SEGMENT_UPDATES if checkpoint_dir else config.num_updates
     segment_updates = min(segment_updates, config.num_updates)
     every = every or segment_updates
+    units = segment_lengths(config.num_updates, segment_updates)
+    if every >= config.num_updates:  # no checkpoint before the end (only on Ctrl-C or SIGTERM)
+        return units, len(units)
     if every % segment_updates:
         raise ConfigError(
             f"checkpoint_every={every}: not a whole number of segments of segment_updates="
             f"{segment_updates} updates. Fix: use a multiple of {segment_updates}, e.g. "
             f"{max(1, round(every / segment_updates)) * segment_updates}."
         )
-    return segment_lengths(config.num_updates, segment_updates), every // segment_updates
+    return units, every // segment_updates
 
 
 def independent_program(

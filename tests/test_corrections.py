@@ -61,6 +61,10 @@ def test_checkpoint_every_must_be_whole_segments(tmp_path):
     with pytest.raises(ConfigError, match="checkpoint_every=7"):
         purejaxppo.train(TINY, checkpoint_dir=tmp_path, segment_updates=5, checkpoint_every=7)
     assert not any(tmp_path.iterdir())  # refused before anything was written
+    # A checkpoint interval past the end of a short run means none before the end, as the
+    # command line's defaults (every 500 updates) give for any run under 500 updates.
+    short = purejaxppo.train(TINY, checkpoint_dir=tmp_path / "short", checkpoint_every=500)
+    assert short.metrics["nonfinite"].shape[1] == TINY.num_updates
 
 
 def test_runs_without_a_final_episode_are_counted_not_dropped():

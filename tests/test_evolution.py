@@ -102,12 +102,21 @@ def test_search_sharded_over_two_devices_equals_one_device(search):
         config = PPOConfig(**{TINY.to_dict()!r})
         space = {{"learning_rate": Range(1e-4, 1e-2), "gamma": Range(0.9, 0.999)}}
         result = purejaxppo.es(config, space, **{SEARCH!r})
+        parts = purejaxppo.es(config, space, **{SEARCH!r}, max_runs_per_chunk=4)  # 2 per device
         print(json.dumps({{"devices": result.devices, "fitness": result.fitness.tolist(),
-                           "lr": result.hparams["learning_rate"].tolist()}}))
+                           "lr": result.hparams["learning_rate"].tolist(),
+                           "parts": parts.fitness.tolist()}}))
     """
     sharded = on_two_devices(code)
     np.testing.assert_allclose(sharded["lr"], search.hparams["learning_rate"], rtol=1e-5)
     np.testing.assert_allclose(sharded["fitness"], search.fitness, rtol=1e-4)
+    np.testing.assert_array_equal(sharded["parts"], sharded["fitness"])
+
+
+def test_a_population_trained_in_parts_equals_all_at_once(search):
+    parts = purejaxppo.es(TINY, SPACE, **SEARCH, max_runs_per_chunk=2)  # 4 parts of 2 runs
+    np.testing.assert_array_equal(parts.fitness, search.fitness)
+    np.testing.assert_array_equal(parts.mean["learning_rate"], search.mean["learning_rate"])
 
 
 def test_bad_searches_are_refused_before_training():
