@@ -2,7 +2,8 @@
 
 `NAME` is a gymnax id (gymnax.registered_envs); `NAME-brax` or `NAME-brax-BACKEND` a Brax
 environment (the brax extra); `SUITE:NAME` an environment of another suite (its extra), e.g.
-`xminigrid:MiniGrid-Empty-8x8`. Building an environment is `envs.make_env`'s job.
+`xminigrid:MiniGrid-Empty-8x8` or `craftax:Craftax-Classic-Symbolic-v1`. Building an
+environment is `envs.make_env`'s job.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
     return (match[1], match[2]) if match else None
 
 
-SUITES = {"xminigrid": "XLand-MiniGrid"}  # id prefix -> suite
+SUITES = {"xminigrid": "XLand-MiniGrid", "craftax": "Craftax"}  # id prefix -> suite
 SUITE_ID = re.compile(rf"({'|'.join(SUITES)}):(.+)")
 
 
@@ -50,6 +51,7 @@ def check_env_id(env_id: object) -> None:
     raise ConfigError(
         f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
         f"{', '.join(known)}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax "
-        "extra), an XLand-MiniGrid one as xminigrid:NAME (the xminigrid extra), or register "
-        "yours with gymnax.register(env_id, factory) (or pass env=... to make_train)."
+        "extra), an XLand-MiniGrid or Craftax one as xminigrid:NAME or craftax:NAME (their "
+        "extras), or register yours with gymnax.register(env_id, factory) (or pass env=... to "
+        "make_train)."
     )

@@ -40,14 +40,17 @@ class EnvSpec:
 @functools.cache  # environments hold no mutable state; building some (Brax) takes seconds
 def make_env(env_id: str) -> tuple[Any, Any]:
     """`gymnax.make(env_id)` with an error that lists what exists; `NAME-brax[-BACKEND]` builds a
-    Brax environment through `purejaxppo.brax_env` (needs the brax extra), `xminigrid:NAME` an
-    XLand-MiniGrid one through `purejaxppo.xminigrid_env` (needs the xminigrid extra)."""
+    Brax environment through `purejaxppo.brax_env` (needs the brax extra), `xminigrid:NAME` and
+    `craftax:NAME` through `purejaxppo.xminigrid_env` and `purejaxppo.craftax_env` (their
+    extras)."""
     check_env_id(env_id)
     suite_id = parse_suite_id(env_id)
     if suite_id is not None:
+        from purejaxppo.craftax_env import CraftaxEnvironment
         from purejaxppo.xminigrid_env import XMiniGridEnvironment
 
-        env = XMiniGridEnvironment(suite_id[1])
+        suites = {"xminigrid": XMiniGridEnvironment, "craftax": CraftaxEnvironment}
+        env = suites[suite_id[0]](suite_id[1])
         return env, env.default_params
     brax_id = parse_brax_id(env_id)
     if brax_id is not None and env_id not in gymnax.registered_envs:

@@ -66,6 +66,11 @@ def run_envs(command: EnvsCommand) -> int:
             print(f"{'xminigrid:' + name:40s} {preset.describe() if preset else '-'}")
     except ConfigError:
         print("XLand-MiniGrid (xminigrid:NAME): pip install 'purejaxppo[xminigrid]' to use them")
+    from purejaxppo.craftax_env import NAMES as CRAFTAX_NAMES
+
+    print("\nCraftax environments (the craftax extra: pip install 'purejaxppo[craftax]'):")
+    for name in CRAFTAX_NAMES:
+        print(f"craftax:{name}")
     try:
         from purejaxppo.brax_env import brax_env_names
 

@@ -1,0 +1,69 @@
+"""Craftax through the gymnax interface: ids, spaces, death as termination and the step limit as
+truncation with the final observation, one compiled update. (No learning test: Craftax steps
+at about 500 env steps/s on a 2-core CPU, too slow for a suite budget; BENCHMARKS.md.)"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+pytest.importorskip("craftax")  # the craftax extra; `make test` installs it
+
+import purejaxppo
+from purejaxppo import ConfigError, PPOConfig
+from purejaxppo.craftax_env import CraftaxEnvironment
+from purejaxppo.envs import auto_reset_step, describe_env_id, make_env
+
+CLASSIC = "craftax:Craftax-Classic-Symbolic-v1"
+
+
+def test_ids_spaces_and_errors(monkeypatch):
+    spec = describe_env_id(CLASSIC)
+    assert spec.discrete and spec.num_actions == 17 and spec.obs_shape == (1345,)
+    PPOConfig(env_id="craftax:Nope")  # the suite's id form; the name is checked on build
+    with pytest.raises(ConfigError, match="not a Craftax environment"):
+        make_env("craftax:Nope")
+    monkeypatch.setitem(sys.modules, "craftax.craftax_env", None)
+    with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[craftax\]'"):
+        CraftaxEnvironment("Craftax-Classic-Symbolic-v1")
+
+
+def test_the_step_limit_truncates_and_death_terminates():
+    env = CraftaxEnvironment("Craftax-Classic-Symbolic-v1", max_timesteps=12)
+    params = env.default_params
+    num_envs = 8
+    _, state = jax.vmap(env.reset_env, in_axes=(0, None))(
+        jax.random.split(jax.random.key(0), num_envs), params
+    )
+
+    @jax.jit
+    def step(key, state):
+        action_key, step_key, reset_key = jax.random.split(key, 3)
+        actions = jax.random.randint(action_key, (num_envs,), 0, 17)
+        step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
+        return step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
+                    state, actions)  # fmt: skip
+
+    for t in range(14):
+        obs, new_state, _, terminated, truncated, info = step(jax.random.key(t + 1), state)
+        if t == 11:  # the 12th step: every episode that is still alive is truncated
+            np.testing.assert_array_equal(truncated, ~np.asarray(terminated))
+            assert not np.array_equal(info["final_observation"], obs)
+            np.testing.assert_array_equal(new_state.inner.timestep, 0)
+        else:
+            assert not np.any(truncated)
+        state = new_state
+    # Death: health at 0 is a termination, not a truncation.
+    dying = state.replace(inner=state.inner.replace(player_health=state.inner.player_health * 0))
+    _, _, _, terminated, truncated, _ = step(jax.random.key(99), dying)
+    assert np.all(terminated) and not np.any(truncated)
+
+
+def test_one_compiled_update():
+    config = PPOConfig(env_id=CLASSIC, num_envs=4, num_steps=16, total_timesteps=64,
+                       num_minibatches=2)  # fmt: skip
+    result = purejaxppo.train(config, num_seeds=1)
+    assert np.isfinite(result.metrics["policy_loss"]).all()
