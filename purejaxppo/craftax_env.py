@@ -6,7 +6,9 @@
 * the step limit (`max_timesteps`, 10,000 by default) **truncates** it: it bootstraps from the
   value of `info["final_observation"]`. Craftax's own auto-reset wrapper gives a discount of 0 at
   the time limit too; here the two are kept apart, as for every environment of purejaxppo;
-* rewards are Craftax's: +1 per new achievement, +-0.1 per health point gained or lost.
+* rewards are Craftax's: +1 per new achievement, +-0.1 per health point gained or lost;
+* the envs that end in one rollout step start again from `reset_pool` fresh worlds made in that
+  step (shared when more end at once), as Craftax's own optimistic-reset wrapper does.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def _make(name: str) -> Any:
 
 class CraftaxEnvironment(environment.Environment[CraftaxState, CraftaxParams]):
     """A Craftax env (without its own auto-reset) as a gymnax `Environment`."""
+
+    # A reset generates a world and costs several steps (BENCHMARKS.md): the rollout makes this
+    # many fresh worlds per step for the envs that ended, not one per env
+    # (`envs.pooled_reset_step`).
+    reset_pool = 2
 
     def __init__(self, name: str, **params: Any) -> None:
         super().__init__()

@@ -156,6 +156,18 @@ def make_batched_step(env: Any, env_params: Any, num_steps: int, num_envs: int) 
             keys=lambda key: jax.random.split(key, (num_steps, num_envs)),
             step=lambda keys, states, actions: vmapped(keys, states, actions, env_params),
         )
+    pool = getattr(env, "reset_pool", None)
+    if pool is not None and pool < num_envs:
+
+        def pooled_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+            step_key, reset_key = jax.random.split(key)
+            return (jax.random.split(step_key, (num_steps, num_envs)),
+                    jax.random.split(reset_key, (num_steps, pool)))  # fmt: skip
+
+        def pooled(keys: tuple[jax.Array, jax.Array], states: Any, actions: jax.Array):
+            return pooled_reset_step(env, keys[0], keys[1], states, actions, env_params)
+
+        return BatchedStep(pooled_keys, pooled)
     auto_reset = jax.vmap(functools.partial(auto_reset_step, env), in_axes=(0, 0, 0, 0, None))
 
     def keys(key: jax.Array) -> jax.Array:
@@ -186,6 +198,31 @@ def auto_reset_step(
     obs_re, state_re = env.reset_env(key_reset, params)
     state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
     obs = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), obs_re, obs_st)
+    info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
+    return obs, state, reward, terminated, truncated, info
+
+
+def pooled_reset_step(
+    env: Any, key_steps: jax.Array, key_resets: jax.Array, states: Any, actions: Any, params: Any
+) -> tuple[Any, ...]:
+    """`auto_reset_step` for N envs at once, for an env whose reset costs many steps (Craftax's
+    world generation): only P = len(key_resets) fresh states are made per step, and the envs that
+    ended take them in turn (the k-th ended env the (k mod P)-th), so when more than P end in the
+    same step some start from the same state. Termination, truncation and the final observation
+    are as in `auto_reset_step`. An env opts in with a `reset_pool` attribute (P)."""
+    step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+    obs_st, state_st, reward, terminated, info = step(key_steps, states, actions, params)
+    truncated = jax.vmap(env.is_truncated, in_axes=(0, None))(state_st, params)
+    done = jnp.logical_or(terminated, truncated)
+    obs_re, state_re = jax.vmap(env.reset_env, in_axes=(0, None))(key_resets, params)
+    slot = (jnp.cumsum(done) - 1) % key_resets.shape[0]
+
+    def take(fresh: jax.Array, stepped: jax.Array) -> jax.Array:
+        mask = done.reshape(done.shape + (1,) * (stepped.ndim - 1))
+        return jnp.where(mask, fresh[slot], stepped)
+
+    state = jax.tree.map(take, state_re, state_st)
+    obs = jax.tree.map(take, obs_re, obs_st)
     info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
     return obs, state, reward, terminated, truncated, info
 

@@ -1,6 +1,6 @@
 """Craftax through the gymnax interface: ids, spaces, death as termination and the step limit as
-truncation with the final observation, one compiled update. (No learning test: Craftax steps
-at about 500 env steps/s on a 2-core CPU, too slow for a suite budget; BENCHMARKS.md.)"""
+truncation with the final observation, resets from a pool, one compiled update. (No learning
+test: Craftax trains at under 2,000 env steps/s on a 2-core CPU, too slow for a suite budget.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytest.importorskip("craftax")  # the craftax extra; `make test` installs it
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.craftax_env import CraftaxEnvironment
-from purejaxppo.envs import auto_reset_step, describe_env_id, make_env
+from purejaxppo.envs import describe_env_id, make_env, pooled_reset_step
 
 CLASSIC = "craftax:Craftax-Classic-Symbolic-v1"
 
@@ -43,9 +43,9 @@ def test_the_step_limit_truncates_and_death_terminates():
     def step(key, state):
         action_key, step_key, reset_key = jax.random.split(key, 3)
         actions = jax.random.randint(action_key, (num_envs,), 0, 17)
-        step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
-        return step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
-                    state, actions)  # fmt: skip
+        return pooled_reset_step(env, jax.random.split(step_key, num_envs),
+                                 jax.random.split(reset_key, env.reset_pool), state, actions,
+                                 params)  # fmt: skip
 
     for t in range(14):
         obs, new_state, _, terminated, truncated, info = step(jax.random.key(t + 1), state)
@@ -53,6 +53,9 @@ def test_the_step_limit_truncates_and_death_terminates():
             np.testing.assert_array_equal(truncated, ~np.asarray(terminated))
             assert not np.array_equal(info["final_observation"], obs)
             np.testing.assert_array_equal(new_state.inner.timestep, 0)
+            # All 8 ended at once: they start from the reset_pool (2) worlds made in this step.
+            worlds = {np.asarray(m).tobytes() for m in new_state.inner.map}
+            assert len(worlds) == env.reset_pool
         else:
             assert not np.any(truncated)
         state = new_state
