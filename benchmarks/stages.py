@@ -206,8 +206,7 @@ def measure(env_id: str, seeds: int, repeats: int, tuning: dict | None = None) -
     def update_body(carry, b):
         params, opt_state, key = carry
         key, sub = jax.random.split(key)
-        lr = jnp.asarray(hparams.learning_rate)
-        params, opt_state, _ = f.update(params, opt_state, b, hparams, lr, sub)
+        params, opt_state, _ = f.update(params, opt_state, b, hparams, sub)
         return params, opt_state, key
 
     def step_body(state):

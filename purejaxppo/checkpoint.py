@@ -208,14 +208,6 @@ class NoCheckpoints:
     def restore_latest(self, like: dict[str, Any]) -> None:
         return None
 
-    def _set_aside(self, steps: list[int]) -> None:
-        """Move damaged steps out of the manager's way (it would refuse to save them again)."""
-        aside = self.directory / "damaged"
-        aside.mkdir(exist_ok=True)
-        for step in steps:
-            os.replace(self.directory / "state" / str(step), aside / f"{step}-{os.getpid()}")
-        self._manager.reload()
-
     def save_carry(self, step: int, carry: dict[str, Any]) -> None:
         pass
 

@@ -210,11 +210,7 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
     # Every argument is checked before anything is created.
-    prepare(command.config, space, command.population, command.generations, command.num_seeds,
-            command.strategy, command.std_init, None, command.fitness,
-            command.segment_generations, command.checkpoint_every,
-            command.max_runs_per_chunk)  # fmt: skip
-    check_positive_int("--progress-every", command.progress_every, 10)
+    prepare(command.config, **{k: v for k, v in options.items() if k != "key"})
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id + "-es")
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
-from gymnax.environments import environment, spaces
+from gymnax.environments import spaces
 
 from purejaxppo.errors import ConfigError
+from purejaxppo.suite_env import SuiteEnvironment, SuiteParams, SuiteState, missing_extra
 
 NAMES = (
     "Craftax-Classic-Symbolic-v1",
@@ -30,84 +30,57 @@ NAMES = (
 )
 
 
-@struct.dataclass
-class CraftaxState(environment.EnvState):
-    inner: Any  # Craftax's own EnvState
-
-
-@struct.dataclass
-class CraftaxParams(environment.EnvParams):
-    # Craftax ends its episodes itself (its `max_timesteps`); gymnax's limit never fires.
-    max_steps_in_episode: int = 2**30
-
-
 def _make(name: str) -> Any:
     try:
         from craftax.craftax_env import make_craftax_env_from_name
     except ImportError as error:
-        raise ConfigError(
-            f"Craftax environments need the craftax package ({error}). Fix: pip install "
-            "'purejaxppo[craftax]'."
-        ) from error
+        raise missing_extra("Craftax", "craftax", error) from error
     return make_craftax_env_from_name(name, auto_reset=False)
 
 
-class CraftaxEnvironment(environment.Environment[CraftaxState, CraftaxParams]):
+class CraftaxEnvironment(SuiteEnvironment):
     """A Craftax env (without its own auto-reset) as a gymnax `Environment`."""
 
+    prefix = "craftax"
     # A reset generates a world and costs several steps (BENCHMARKS.md): the rollout makes this
     # many fresh worlds per step for the envs that ended, not one per env
     # (`envs.pooled_reset_step`).
     reset_pool = 2
 
     def __init__(self, name: str, **params: Any) -> None:
-        super().__init__()
+        super().__init__(name)
         if name not in NAMES:
             raise ConfigError(
-                f"PPOConfig.env_id={'craftax:' + name!r}: not a Craftax environment. Fix: use "
-                f"one of {', '.join('craftax:' + n for n in NAMES)}."
+                f"PPOConfig.env_id={self.name!r}: not a Craftax environment. Fix: use one of "
+                f"{', '.join('craftax:' + n for n in NAMES)}."
             )
-        self.suite_name = name
         self._env = _make(name)
         self._params = self._env.default_params.replace(**params)  # e.g. max_timesteps
 
-    @property
-    def name(self) -> str:
-        return f"craftax:{self.suite_name}"
-
-    @property
-    def default_params(self) -> CraftaxParams:
-        return CraftaxParams()
-
-    def reset_env(self, key: jax.Array, params: CraftaxParams):
+    def reset_env(self, key: jax.Array, params: SuiteParams):
         obs, inner = self._env.reset_env(key, self._params)
-        return obs, CraftaxState(time=jnp.zeros((), jnp.int32), inner=inner)
+        return obs, self.wrap(inner)
 
     def _died(self, inner: Any) -> jax.Array:
         """Game over for another reason than the step limit."""
         unlimited = self._params.replace(max_timesteps=2**30)
         return self._env.is_terminal(inner, unlimited)
 
-    def step_env(self, key: jax.Array, state: CraftaxState, action: Any, params: CraftaxParams):
+    def step_env(self, key: jax.Array, state: SuiteState, action: Any, params: SuiteParams):
         obs, inner, reward, _, _ = self._env.step_env(key, state.inner, action, self._params)
-        new_state = CraftaxState(time=state.time + 1, inner=inner)
-        return obs, new_state, reward, self._died(inner), {}
+        return obs, self.wrap(inner, state.time + 1), reward, self._died(inner), {}
 
-    def is_truncated(self, state: CraftaxState, params: CraftaxParams) -> jax.Array:
+    def is_truncated(self, state: SuiteState, params: SuiteParams) -> jax.Array:
         at_limit = state.inner.timestep >= self._params.max_timesteps
         return at_limit & ~self._died(state.inner)
 
-    def action_space(self, params: CraftaxParams | None = None) -> spaces.Discrete:
-        return spaces.Discrete(self._env.num_actions)
+    def action_space(self, params: SuiteParams | None = None) -> spaces.Discrete:
+        return spaces.Discrete(self.num_actions)
 
-    def observation_space(self, params: CraftaxParams) -> spaces.Box:
+    def observation_space(self, params: SuiteParams) -> spaces.Box:
         inner = self._env.observation_space(self._params)
         return spaces.Box(0.0, 1.0, tuple(inner.shape), jnp.float32)
 
     @property
     def num_actions(self) -> int:
         return self._env.num_actions
-
-    @property
-    def max_steps(self) -> int:
-        return int(self._params.max_timesteps)

@@ -77,35 +77,43 @@ class ESResult:
         return {k: _item(jax.tree.map(lambda x: x[-1], v)) for k, v in self.mean.items()}
 
 
-def _check(population, generations, num_seeds, std_init, segment_generations) -> None:
+def prepare(
+    config: PPOConfig,
+    space: Space,
+    population: int = 16,
+    generations: int = 10,
+    num_seeds: int = 4,
+    strategy: str = "CMA_ES",
+    std_init: float = 0.5,
+    strategy_options: dict[str, Any] | None = None,
+    fitness: str | FitnessFn = "final_return",
+    segment_generations: int | None = None,
+    checkpoint_every: int = 1,
+    max_runs_per_chunk: int | None = None,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
+) -> tuple[Encoding, tuple[Any, Any], FitnessFn, str]:
+    """Check the arguments of `es` (a ConfigError naming the bad one) before anything runs; the
+    encoding of the space, the strategy and its params, the fitness function and its name."""
     if not isinstance(population, int) or isinstance(population, bool) or population < 2:
         raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 16.")
     check_positive_int("generations", generations, 10)
     check_positive_int("num_seeds", num_seeds, 4)
     check_positive_int("segment_generations", segment_generations, 1, allow_none=True)
-    if not (isinstance(std_init, (int, float)) and 0 < std_init < np.inf):
-        raise ConfigError(f"std_init={std_init!r}: must be a positive number. Fix: e.g. 0.5.")
-
-
-def prepare(
-    config, space, population, generations, num_seeds, strategy, std_init, strategy_options,
-    fitness, segment_generations=None, checkpoint_every=1, max_runs_per_chunk=None,
-) -> tuple[Encoding, tuple[Any, Any], FitnessFn, str]:  # fmt: skip
-    """Check a search's arguments (ConfigError naming the bad one); its encoding, strategy and
-    params, fitness function and the fitness's name."""
-    _check(population, generations, num_seeds, std_init, segment_generations)
     check_positive_int("checkpoint_every", checkpoint_every, 1)
     check_positive_int("max_runs_per_chunk", max_runs_per_chunk, 16, allow_none=True)
+    check_positive_int("progress_every", progress_every, 10)
+    if not (isinstance(std_init, (int, float)) and 0 < std_init < np.inf):
+        raise ConfigError(f"std_init={std_init!r}: must be a positive number. Fix: e.g. 0.5.")
     encoding = Encoding.of(config, space)
     strategy = make_strategy(strategy, population, encoding.size, float(std_init), strategy_options)
-    if isinstance(fitness, str):
-        if fitness not in FITNESS_FUNCTIONS:
-            raise ConfigError(
-                f"fitness={fitness!r}: unknown. Fix: one of {', '.join(FITNESS_FUNCTIONS)}, or "
-                "a function of one run's metrics."
-            )
-        return encoding, strategy, FITNESS_FUNCTIONS[fitness], fitness
-    return encoding, strategy, fitness, getattr(fitness, "__qualname__", "")
+    if not isinstance(fitness, str):
+        return encoding, strategy, fitness, getattr(fitness, "__qualname__", "")
+    if fitness not in FITNESS_FUNCTIONS:
+        raise ConfigError(
+            f"fitness={fitness!r}: unknown. Fix: one of {', '.join(FITNESS_FUNCTIONS)}, or a "
+            "function of one run's metrics."
+        )
+    return encoding, strategy, FITNESS_FUNCTIONS[fitness], fitness
 
 
 def es(
@@ -142,7 +150,7 @@ def es(
     space = dict(space or {"learning_rate": Range(1e-4, 1e-2)})
     encoding, (algorithm, params), fitness, fitness_name = prepare(
         config, space, population, generations, num_seeds, strategy, std_init, strategy_options,
-        fitness, segment_generations, checkpoint_every, max_runs_per_chunk,
+        fitness, segment_generations, checkpoint_every, max_runs_per_chunk, progress_every,
     )  # fmt: skip
     if segment_generations is None:
         segment_generations = 1 if checkpoint_dir is not None else generations
@@ -191,7 +199,6 @@ def es(
     def segment_in(parts: int, devices: int):
         """The segment function, training each generation's runs in `parts` groups."""
         split = (parts, devices)
-        tracker.parts = parts
 
         def segment(carry, inputs, index):
             state = jax.tree.map(lambda x: x[0], carry["es"])  # every run holds the same copy

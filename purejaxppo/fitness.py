@@ -8,6 +8,7 @@ it in as a number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
@@ -26,7 +27,7 @@ def windowed_return(metrics: dict[str, jax.Array], fraction: float = FINAL_FRACT
     """Mean return of the episodes that finished in the last `fraction` of updates (weighted by
     how many finished in each update); NaN when none did. `fraction=1.0` scores every update."""
     updates = metrics["episode_return"].shape[-1]
-    window = max(1, int(-(-updates * fraction // 1)))
+    window = max(1, math.ceil(updates * fraction))
     returns = metrics["episode_return"][..., -window:]
     count = metrics["episodes_finished"][..., -window:].astype(jnp.float32)
     total = jnp.sum(jnp.where(count > 0, returns * count, 0.0), axis=-1)

@@ -24,6 +24,11 @@ def _short(count: float) -> str:
 class Progress:
     """What the engine tells a progress display as it loops (this one shows nothing)."""
 
+    # The engine may have each chunk's runs update in `parts` groups one after another (an
+    # evolution strategy's population that does not fit at once); a report then counts one
+    # group's updates. The engine sets it when it plans.
+    parts = 1
+
     def start(self) -> None:
         pass
 
@@ -55,9 +60,6 @@ class TrainingProgress(Progress):
         self.batch_size = batch_size
         self.calls = 0
         self.updates_per_unit = updates_per_unit
-        # The runs of a chunk may update in `parts` groups one after another (an evolution
-        # strategy's population that does not fit at once): a report then counts one group's.
-        self.parts = 1
         self.completed = 0
         self._lock = threading.Lock()
         self._chunk_base = 0  # env steps of the runs before the running chunk

@@ -106,7 +106,8 @@ class RunResult:
 def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
     """`hparams` as float32 NumPy leaves with one leading settings axis [S]; its schedules and
     drift must be those the config uses (present or not, and of the same shapes)."""
-    hparams = config.hparams if hparams is None else hparams
+    defaults = config.hparams
+    hparams = defaults if hparams is None else hparams
     leaves = {name: np.asarray(getattr(hparams, name), np.float32) for name in HyperParams.names()}
     shapes = {leaf.shape for leaf in leaves.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) > 1:
@@ -117,11 +118,8 @@ def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
     batched = len(next(iter(shapes))) == 1
     optional = {}
     for name in (*HyperParams.schedule_names(), "drift"):
-        given, expected = getattr(hparams, name), getattr(config.hparams, name)
-        shape = jax.tree.map(lambda x: np.shape(x)[batched:], given)
-        if jax.tree.structure(shape) != jax.tree.structure(jax.tree.map(np.shape, expected)) or (
-            jax.tree.leaves(shape) != jax.tree.leaves(jax.tree.map(np.shape, expected))
-        ):
+        given, expected = getattr(hparams, name), getattr(defaults, name)
+        if jax.tree.map(lambda x: np.shape(x)[batched:], given) != jax.tree.map(np.shape, expected):
             raise ConfigError(
                 f"hparams.{name} does not match the config's (which is "
                 f"{'unset' if expected is None else 'set'}). Fix: build hparams from this config "

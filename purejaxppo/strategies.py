@@ -9,12 +9,12 @@ valid setting; `Free()` (the learned drift's parameters) is the config's value p
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError
@@ -30,19 +30,12 @@ EDGE = 0.02
 @dataclasses.dataclass(frozen=True)
 class Field:
     name: str
-    shape: Any  # a field's value shape: () or (K,), or the drift's pytree of shapes
-    bounded: bool  # a Range (sigmoid onto low..high) or Free (start + z)
+    size: int  # coordinates of z it takes
+    shape: tuple[int, ...] = ()  # a Range field's value shape: () or (K,) for a schedule
+    bounded: bool = True  # a Range (sigmoid onto low..high) or Free (start + z)
     low: float = 0.0  # bounds in the search scale (their logs for a log range)
     high: float = 1.0
     log: bool = False
-
-    @property
-    def size(self) -> int:
-        return sum(math.prod(s) for s in _shapes(self.shape))
-
-
-def _shapes(shape: Any) -> list[tuple[int, ...]]:
-    return jax.tree.leaves(shape, is_leaf=lambda x: isinstance(x, tuple))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +44,7 @@ class Encoding:
 
     fields: tuple[Field, ...]
     start: np.ndarray  # [d]: z of the config's own values (a Range's middle if outside it)
-    offset: Any  # the config's value of each Free field (z = 0 there)
+    offset: Any  # each Free field: (its config value raveled, the function that unravels it)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -69,10 +62,10 @@ class Encoding:
         for name, spec in space.items():
             value = getattr(base, name)
             if isinstance(spec, Free):
-                shape = jax.tree.map(np.shape, value)
-                fields.append(Field(name, shape, bounded=False))
-                offset[name] = value
-                start.append(np.zeros(fields[-1].size, np.float32))
+                flat, unravel = ravel_pytree(jax.tree.map(jnp.asarray, value))
+                fields.append(Field(name, flat.size, bounded=False))
+                offset[name] = (flat, unravel)
+                start.append(np.zeros(flat.size, np.float32))
                 continue
             if not isinstance(spec, Range):
                 raise ConfigError(
@@ -82,8 +75,8 @@ class Encoding:
                 )
             log = is_log(name, spec)
             scale = np.log if log else np.asarray
-            field = Field(name, np.shape(value), True, float(scale(spec.low)),
-                          float(scale(spec.high)), log)  # fmt: skip
+            field = Field(name, int(np.size(value)), np.shape(value), True,
+                          float(scale(spec.low)), float(scale(spec.high)), log)  # fmt: skip
             fields.append(field)
             start.append(_logit_of(field, np.asarray(value, np.float64).reshape(-1)))
         return Encoding(tuple(fields), np.concatenate(start).astype(np.float32), offset)
@@ -99,14 +92,9 @@ class Encoding:
                 value = jnp.exp(scaled) if field.log else scaled
                 values[field.name] = value.reshape(lead + field.shape)
                 continue
-            leaves, treedef = jax.tree.flatten(self.offset[field.name])
-            pieces, at = [], 0
-            for leaf in leaves:
-                count = int(np.size(leaf))
-                delta = part[..., at : at + count].reshape(lead + np.shape(leaf))
-                pieces.append(jnp.asarray(leaf, jnp.float32) + delta)
-                at += count
-            values[field.name] = jax.tree.unflatten(treedef, pieces)
+            flat, unravel = self.offset[field.name]
+            tree = jax.vmap(unravel)((flat + part).reshape(-1, field.size))
+            values[field.name] = jax.tree.map(lambda x: x.reshape(lead + x.shape[1:]), tree)
         return values
 
 

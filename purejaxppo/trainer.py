@@ -201,10 +201,7 @@ def make_train_functions(
         env_loop, traj, episodes = rollout(state.params, state.env_loop, rollout_key, hparams.gamma)
         batch = make_batch(state.params, traj, hparams)
         current = at_update(hparams, state.update_index, config.num_updates, config.anneal_lr)
-        learning_rate = current.learning_rate
-        params, opt_state, infos = update(
-            state.params, state.opt_state, batch, current, learning_rate, update_key
-        )
+        params, opt_state, infos = update(state.params, state.opt_state, batch, current, update_key)
 
         info = jax.tree.map(jnp.mean, infos)  # over epochs and minibatches
         finished = episodes.count
@@ -220,7 +217,7 @@ def make_train_functions(
             "clip_fraction": info.clip_fraction,
             "grad_norm": info.grad_norm,
             "explained_variance": explained_variance(batch.value, batch.target),
-            "learning_rate": jnp.asarray(learning_rate, jnp.float32),
+            "learning_rate": jnp.asarray(current.learning_rate, jnp.float32),
             "env_steps": (state.update_index + 1) * batch_size,
             "nonfinite": diverged(info, params),
         }

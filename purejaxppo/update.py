@@ -69,7 +69,7 @@ def init_optimizer_state(params: Any, flat: bool) -> optax.OptState:
 
 
 UpdateFn = Callable[
-    [Any, optax.OptState, Batch, HyperParams, jax.Array, jax.Array],
+    [Any, optax.OptState, Batch, HyperParams, jax.Array],
     tuple[Any, optax.OptState, LossInfo],
 ]
 
@@ -77,7 +77,8 @@ UpdateFn = Callable[
 def make_update(
     config: PPOConfig, network: ActorCritic | RecurrentActorCritic, flat_optimizer: bool
 ) -> UpdateFn:
-    """Returns `update(params, opt_state, batch, hparams, learning_rate, key)`.
+    """Returns `update(params, opt_state, batch, hparams, key)`; `hparams` are those of this
+    update (schedules applied: `schedules.at_update`).
 
     `batch` has leaves [batch_size, ...], or for a recurrent network [num_steps, num_envs, ...]
     (minibatches are then whole env sequences: a permutation of the envs). Returns the new params
@@ -106,8 +107,8 @@ def make_update(
         sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
         return sequences.replace(initial_hidden=hidden)
 
-    def update(params, opt_state, batch: Batch, hparams: HyperParams, learning_rate, key):
-        optimizer = make_optimizer(hparams.max_grad_norm, learning_rate)
+    def update(params, opt_state, batch: Batch, hparams: HyperParams, key):
+        optimizer = make_optimizer(hparams.max_grad_norm, hparams.learning_rate)
         carried, unravel = ravel_pytree(params) if flat_optimizer else (params, lambda x: x)
 
         def loss(carried_params: Any, minibatch: Batch):

@@ -16,23 +16,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
-from gymnax.environments import environment, spaces
+from gymnax.environments import spaces
 
 from purejaxppo.errors import ConfigError
+from purejaxppo.suite_env import SuiteEnvironment, SuiteParams, SuiteState, missing_extra
 
 NUM_TILES, NUM_COLORS = 13, 12  # xminigrid.core.constants; checked against it on build
-
-
-@struct.dataclass
-class XMiniGridState(environment.EnvState):
-    timestep: Any  # xminigrid's TimeStep (its state, step type, reward, discount, observation)
-
-
-@struct.dataclass
-class XMiniGridParams(environment.EnvParams):
-    # The suite ends its episodes itself (its `max_steps`); gymnax's limit never fires.
-    max_steps_in_episode: int = 2**30
 
 
 def _import_xminigrid():
@@ -40,10 +29,7 @@ def _import_xminigrid():
         import xminigrid
         from xminigrid.core import constants
     except ImportError as error:
-        raise ConfigError(
-            f"XLand-MiniGrid environments need the xminigrid package ({error}). Fix: pip install "
-            "'purejaxppo[xminigrid]'."
-        ) from error
+        raise missing_extra("XLand-MiniGrid", "xminigrid", error) from error
     assert (constants.NUM_TILES, constants.NUM_COLORS) == (NUM_TILES, NUM_COLORS)
     return xminigrid
 
@@ -57,34 +43,26 @@ def xminigrid_env_names() -> list[str]:
     )
 
 
-class XMiniGridEnvironment(environment.Environment[XMiniGridState, XMiniGridParams]):
-    """An XLand-MiniGrid env as a gymnax `Environment` with Discrete(6) actions."""
+class XMiniGridEnvironment(SuiteEnvironment):
+    """An XLand-MiniGrid room as a gymnax `Environment` with Discrete(6) actions."""
+
+    prefix = "xminigrid"
 
     def __init__(self, name: str, **kwargs: Any) -> None:
-        super().__init__()
+        super().__init__(name)
         xminigrid = _import_xminigrid()
         if name.startswith("XLand"):
             raise ConfigError(
-                f"PPOConfig.env_id={'xminigrid:' + name!r}: XLand-MiniGrid's meta-RL "
-                "environments need rulesets from a benchmark that xminigrid downloads; this "
-                "adapter does not sample them yet. Fix: use a MiniGrid room (purejaxppo envs)."
+                f"PPOConfig.env_id={self.name!r}: XLand-MiniGrid's meta-RL environments need "
+                "rulesets from a benchmark that xminigrid downloads; this adapter does not "
+                "sample them yet. Fix: use a MiniGrid room (purejaxppo envs)."
             )
-        if name not in xminigrid_env_names():
+        if name not in (names := xminigrid_env_names()):
             raise ConfigError(
-                f"PPOConfig.env_id={'xminigrid:' + name!r}: XLand-MiniGrid has no environment "
-                f"{name!r}. Fix: use one of {', '.join(xminigrid_env_names())} (as "
-                "xminigrid:NAME)."
+                f"PPOConfig.env_id={self.name!r}: XLand-MiniGrid has no environment {name!r}. "
+                f"Fix: use one of {', '.join(names)} (as xminigrid:NAME)."
             )
-        self.suite_name = name
         self._env, self._params = xminigrid.make(name, **kwargs)
-
-    @property
-    def name(self) -> str:
-        return f"xminigrid:{self.suite_name}"
-
-    @property
-    def default_params(self) -> XMiniGridParams:
-        return XMiniGridParams()
 
     def _observe(self, timestep: Any) -> jax.Array:
         grid = timestep.observation.astype(jnp.int32)
@@ -93,33 +71,27 @@ class XMiniGridEnvironment(environment.Environment[XMiniGridState, XMiniGridPara
             axis=-1,
         )
 
-    def reset_env(self, key: jax.Array, params: XMiniGridParams):
+    def reset_env(self, key: jax.Array, params: SuiteParams):
         timestep = self._env.reset(self._params, key)
-        state = XMiniGridState(time=jnp.zeros((), jnp.int32), timestep=timestep)
-        return self._observe(timestep), state
+        return self._observe(timestep), self.wrap(timestep)
 
-    def step_env(self, key: jax.Array, state: XMiniGridState, action: Any, params: XMiniGridParams):
+    def step_env(self, key: jax.Array, state: SuiteState, action: Any, params: SuiteParams):
         del key  # the suite's dynamics are deterministic given the state
-        timestep = self._env.step(self._params, state.timestep, action)
+        timestep = self._env.step(self._params, state.inner, action)
         terminated = timestep.last() & (timestep.discount == 0.0)
-        new_state = XMiniGridState(time=state.time + 1, timestep=timestep)
+        new_state = self.wrap(timestep, state.time + 1)
         return self._observe(timestep), new_state, timestep.reward, terminated, {}
 
-    def is_truncated(self, state: XMiniGridState, params: XMiniGridParams) -> jax.Array:
-        return state.timestep.last() & (state.timestep.discount > 0.0)
+    def is_truncated(self, state: SuiteState, params: SuiteParams) -> jax.Array:
+        return state.inner.last() & (state.inner.discount > 0.0)
 
-    def action_space(self, params: XMiniGridParams | None = None) -> spaces.Discrete:
-        return spaces.Discrete(self._env.num_actions(self._params))
+    def action_space(self, params: SuiteParams | None = None) -> spaces.Discrete:
+        return spaces.Discrete(self.num_actions)
 
-    def observation_space(self, params: XMiniGridParams) -> spaces.Box:
+    def observation_space(self, params: SuiteParams) -> spaces.Box:
         view = self._params.view_size
         return spaces.Box(0.0, 1.0, (view, view, NUM_TILES + NUM_COLORS), jnp.float32)
 
     @property
     def num_actions(self) -> int:
         return self._env.num_actions(self._params)
-
-    @property
-    def max_steps(self) -> int:
-        """The suite's own step limit of an episode."""
-        return int(self._params.max_steps)

@@ -43,9 +43,7 @@ def test_first_minibatch_replays_the_rollout_exactly(env_id, network, state_depe
         batch = fns.make_batch(state.params, traj, hparams)
         policy, values = evaluate_batch(state.params, fns.network, batch)
         _, loss_info = ppo_loss(state.params, fns.network, batch, hparams, True, True)
-        _, _, infos = fns.update(
-            state.params, state.opt_state, batch, hparams, hparams.learning_rate, key
-        )
+        _, _, infos = fns.update(state.params, state.opt_state, batch, hparams, key)
         return batch, policy.log_prob(batch.action), values, loss_info, infos
 
     batch, log_prob, values, whole_batch, infos = first_update(jax.random.key(0))

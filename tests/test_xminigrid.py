@@ -49,7 +49,7 @@ def test_termination_truncation_and_the_final_observation():
         step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
         out = step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
                    state, actions)  # fmt: skip
-        ended = jax.vmap(lambda s, a: env._env.step(env._params, s.timestep, a))(state, actions)
+        ended = jax.vmap(lambda s, a: env._env.step(env._params, s.inner, a))(state, actions)
         return out, ended
 
     lengths = np.zeros(num_envs, int)
@@ -66,7 +66,7 @@ def test_termination_truncation_and_the_final_observation():
         done = terminated | truncated
         # The final observation is the ended state's; the next observation a fresh episode's.
         np.testing.assert_array_equal(info["final_observation"], env._observe(ended))
-        assert np.all(np.asarray(new_state.timestep.state.step_num)[done] == 0)
+        assert np.all(np.asarray(new_state.inner.state.step_num)[done] == 0)
         assert np.all(np.asarray(new_state.time)[done] == 0)
         seen["terminated"] += int(terminated.sum())
         seen["truncated"] += int(truncated.sum())
