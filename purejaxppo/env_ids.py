@@ -2,7 +2,8 @@
 
 `NAME` is a gymnax id (gymnax.registered_envs); `NAME-brax` or `NAME-brax-BACKEND` a Brax
 environment (the brax extra); `SUITE:NAME` an environment of another suite (its extra), e.g.
-`xminigrid:MiniGrid-Empty-8x8` or `craftax:Craftax-Classic-Symbolic-v1`. Building an
+`xminigrid:MiniGrid-Empty-8x8`, `craftax:Craftax-Classic-Symbolic-v1`, `jumanji:Knapsack-v1` or
+`playground:CartpoleBalance`. Building an
 environment is `envs.make_env`'s job.
 """
 
@@ -22,7 +23,12 @@ def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
     return (match[1], match[2]) if match else None
 
 
-SUITES = {"xminigrid": "XLand-MiniGrid", "craftax": "Craftax"}  # id prefix -> suite
+SUITES = {  # id prefix -> suite
+    "xminigrid": "XLand-MiniGrid",
+    "craftax": "Craftax",
+    "jumanji": "Jumanji",
+    "playground": "MuJoCo Playground",
+}
 SUITE_ID = re.compile(rf"({'|'.join(SUITES)}):(.+)")
 
 
@@ -51,7 +57,8 @@ def check_env_id(env_id: object) -> None:
     raise ConfigError(
         f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
         f"{', '.join(known)}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax "
-        "extra), an XLand-MiniGrid or Craftax one as xminigrid:NAME or craftax:NAME (their "
-        "extras), or register yours with gymnax.register(env_id, factory) (or pass env=... to "
+        "extra), another suite's as SUITE:NAME with SUITE one of "
+        f"{', '.join(SUITES)} (e.g. jumanji:Knapsack-v1, with that extra), or register yours "
+        "with gymnax.register(env_id, factory) (or pass env=... to "
         "make_train)."
     )

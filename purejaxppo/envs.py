@@ -30,6 +30,9 @@ class EnvSpec:
     action_low: np.ndarray | None = None  # Box bounds, shape [num_actions]; None when discrete
     action_high: np.ndarray | None = None
     obs_categories: int = 0  # Discrete observation space: its size (networks one-hot it); else 0
+    # True: the last num_actions entries of the (1-D) observation are the legal actions (1 = legal)
+    # and the policy masks the others; an env says so with an `action_mask_in_obs` attribute.
+    action_mask: bool = False
 
     @property
     def obs_size(self) -> int:
@@ -40,16 +43,22 @@ class EnvSpec:
 @functools.cache  # environments hold no mutable state; building some (Brax) takes seconds
 def make_env(env_id: str) -> tuple[Any, Any]:
     """`gymnax.make(env_id)` with an error that lists what exists; `NAME-brax[-BACKEND]` builds a
-    Brax environment through `purejaxppo.brax_env` (needs the brax extra), `xminigrid:NAME` and
-    `craftax:NAME` through `purejaxppo.xminigrid_env` and `purejaxppo.craftax_env` (their
-    extras)."""
+    Brax environment through `purejaxppo.brax_env` (needs the brax extra), `SUITE:NAME` through
+    the suite's adapter module (`purejaxppo.SUITE_env`, needing that extra)."""
     check_env_id(env_id)
     suite_id = parse_suite_id(env_id)
     if suite_id is not None:
         from purejaxppo.craftax_env import CraftaxEnvironment
+        from purejaxppo.jumanji_env import JumanjiEnvironment
+        from purejaxppo.playground_env import PlaygroundEnvironment
         from purejaxppo.xminigrid_env import XMiniGridEnvironment
 
-        suites = {"xminigrid": XMiniGridEnvironment, "craftax": CraftaxEnvironment}
+        suites = {
+            "xminigrid": XMiniGridEnvironment,
+            "craftax": CraftaxEnvironment,
+            "jumanji": JumanjiEnvironment,
+            "playground": PlaygroundEnvironment,
+        }
         env = suites[suite_id[0]](suite_id[1])
         return env, env.default_params
     brax_id = parse_brax_id(env_id)
@@ -74,10 +83,16 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     obs_shape = tuple(int(d) for d in obs_space.shape)
     name = getattr(env, "name", type(env).__name__)
     categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
+    masked = bool(getattr(env, "action_mask_in_obs", False))
+    if masked and not (isinstance(action_space, spaces.Discrete) and len(obs_shape) == 1):
+        raise ValueError(
+            f"environment {name}: an action mask in the observation needs Discrete actions and "
+            f"a flat observation (here {action_space!r}, shape {obs_shape})."
+        )
     if isinstance(action_space, spaces.Discrete):
         return EnvSpec(
             name, obs_shape, discrete=True, num_actions=int(action_space.n),
-            obs_categories=categories,
+            obs_categories=categories, action_mask=masked,
         )  # fmt: skip
     if isinstance(action_space, spaces.Box):
         shape = tuple(int(d) for d in action_space.shape)
@@ -123,6 +138,15 @@ def check_fits(config: PPOConfig, spec: EnvSpec) -> None:
             f"{spec.name} has Discrete observations, which the networks one-hot encode; "
             "normalising their integer labels would break that",
             "leave normalize_obs off for this environment",
+        )
+    if spec.action_mask and (config.normalize_obs or config.network == "gru"):
+        field = "normalize_obs" if config.normalize_obs else "network"
+        raise fail(
+            field,
+            f"{spec.name} gives its legal actions as the observation's last entries, which the "
+            "policy reads as a mask; normalising them, or the recurrent network (whose heads do "
+            "not see the observation), would lose it",
+            "leave normalize_obs off and use network='mlp' for this environment",
         )
     for field, default in (("state_dependent_std", False), ("log_std_init", 0.0)):
         if spec.discrete and getattr(config, field) != default:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from purejaxppo import rundirs
+from purejaxppo.env_ids import SUITES
 from purejaxppo.errors import ConfigError, check_positive_int
 from purejaxppo.options import BenchCommand, EnvsCommand, EvalCommand
 
@@ -40,6 +42,22 @@ def run_eval(command: EvalCommand) -> int:
     return 0
 
 
+def _suites() -> list[tuple[str, str, Callable[[], list[str]]]]:
+    """(id prefix, what its adapter gives, its names) of each suite that `envs` lists."""
+    from purejaxppo import craftax_env, jumanji_env, playground_env, xminigrid_env
+
+    return [
+        ("xminigrid", "Discrete(6) actions, one-hot egocentric views",
+         xminigrid_env.xminigrid_env_names),
+        ("craftax", "Discrete actions, symbolic or pixel observations",
+         lambda: list(craftax_env.NAMES)),
+        ("jumanji", "flat observations, masked Discrete actions; multi-agent tasks and "
+         "Sokoban (it downloads its levels) are refused", jumanji_env.jumanji_env_names),
+        ("playground", "Box actions in [-1, 1]; the dm_control tasks listed here need no "
+         "download", playground_env.dm_control_names),
+    ]  # fmt: skip
+
+
 def run_envs(command: EnvsCommand) -> int:
     from purejaxppo.envs import describe_env_id, registered_env_ids
     from purejaxppo.presets import PRESETS
@@ -55,22 +73,16 @@ def run_envs(command: EnvsCommand) -> int:
         preset = PRESETS.get(env_id)
         obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
         print(f"{env_id:28s} {actions:16s} {obs:14s} {preset.describe() if preset else '-'}")
-    try:
-        from purejaxppo.xminigrid_env import xminigrid_env_names
-
-        suite = xminigrid_env_names()
-        print("\nXLand-MiniGrid environments, as xminigrid:NAME (Discrete(6) actions, one-hot "
-              "egocentric views):")  # fmt: skip
-        for name in suite:
-            preset = PRESETS.get(f"xminigrid:{name}")
-            print(f"{'xminigrid:' + name:40s} {preset.describe() if preset else '-'}")
-    except ConfigError:
-        print("XLand-MiniGrid (xminigrid:NAME): pip install 'purejaxppo[xminigrid]' to use them")
-    from purejaxppo.craftax_env import NAMES as CRAFTAX_NAMES
-
-    print("\nCraftax environments (the craftax extra: pip install 'purejaxppo[craftax]'):")
-    for name in CRAFTAX_NAMES:
-        print(f"craftax:{name}")
+    for prefix, about, names in _suites():
+        print(f"\n{SUITES[prefix]} environments, as {prefix}:NAME ({about}):")
+        try:
+            listed = names()
+        except ConfigError:
+            print(f"  pip install 'purejaxppo[{prefix}]' to list and use them")
+            continue
+        for name in listed:
+            preset = PRESETS.get(f"{prefix}:{name}")
+            print(f"{prefix + ':' + name:44s} {preset.describe() if preset else '-'}")
     try:
         from purejaxppo.brax_env import brax_env_names
 

@@ -95,6 +95,7 @@ def flat_features(obs: jax.Array, obs_shape: tuple[int, ...], obs_categories: in
 
 # Smallest std of a state-dependent Gaussian, so that log-probs stay finite.
 MIN_STD = 1e-3
+ILLEGAL_LOGIT = -1e9  # the logit of an action that the env's action mask rules out
 
 
 class _ActorCriticBase(nn.Module):
@@ -105,6 +106,7 @@ class _ActorCriticBase(nn.Module):
     discrete: bool
     num_actions: int
     obs_categories: int = 0  # > 0: Discrete observations, one-hot encoded
+    action_mask: bool = False  # the observation ends with the legal actions (EnvSpec.action_mask)
     actor_hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
@@ -173,7 +175,14 @@ class ActorCritic(_ActorCriticBase):
         return flat_features(obs, self.obs_shape, self.obs_categories)
 
     def actor(self, obs: jax.Array) -> distrax.Distribution:
-        return self.policy(self.actor_net(self._prepare(obs)))
+        features = self._prepare(obs)
+        out = self.actor_net(features)
+        if self.action_mask:
+            # A large finite negative, not -inf: an illegal action's probability is then exactly
+            # 0 and the entropy's p * log p stays 0 instead of nan.
+            legal = features[..., -self.num_actions :] > 0.5
+            out = jnp.where(legal, out, ILLEGAL_LOGIT)
+        return self.policy(out)
 
     def critic(self, obs: jax.Array) -> jax.Array:
         return self.critic_net(self._prepare(obs))[..., 0]
@@ -239,6 +248,7 @@ def make_network(config: PPOConfig, spec: EnvSpec) -> ActorCritic | RecurrentAct
     common = {
         "obs_shape": spec.obs_shape,
         "obs_categories": spec.obs_categories,
+        "action_mask": spec.action_mask,
         "discrete": spec.discrete,
         "num_actions": spec.num_actions,
         "actor_hidden": config.actor_hidden,

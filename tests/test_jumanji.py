@@ -1,0 +1,127 @@
+"""Jumanji through the gymnax interface: ids, flattened observations, action masks, joint
+MultiDiscrete actions, termination vs truncation with the final observation, refusals, and PPO
+learning Tetris on the CPU."""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+pytest.importorskip("jumanji")  # the jumanji extra; `make test` installs it
+
+import purejaxppo
+from purejaxppo import ConfigError, PPOConfig
+from purejaxppo.envs import auto_reset_step, check_fits, describe_env, describe_env_id, make_env
+from purejaxppo.jumanji_env import JumanjiEnvironment, jumanji_env_names
+from purejaxppo.networks import ActorCritic, make_network
+
+
+def test_ids_spaces_and_errors(monkeypatch):
+    assert "Knapsack-v1" in jumanji_env_names()
+    spec = describe_env_id("jumanji:Knapsack-v1")
+    # weights, values, packed (50 each) and the mask (50) last
+    assert spec.discrete and spec.num_actions == 50 and spec.obs_shape == (200,)
+    assert spec.action_mask
+    # Minesweeper's (row, column) is one choice among 10 x 10; its board (-1..8) is one-hot.
+    mines = describe_env_id("jumanji:Minesweeper-v0")
+    assert mines.num_actions == 100 and mines.action_mask
+    assert mines.obs_shape == (100 * 10 + 1 + 1 + 100,)  # board, num_mines, step_count, mask
+    with pytest.raises(ConfigError, match="has no environment 'Nope'"):
+        make_env("jumanji:Nope")
+    with pytest.raises(ConfigError, match=r"mask of shape \(3, 4\) is per agent"):
+        make_env("jumanji:Cleaner-v0")
+    with pytest.raises(ConfigError, match=r"PPOConfig\.normalize_obs"):
+        check_fits(PPOConfig(env_id="jumanji:Knapsack-v1", normalize_obs=True), spec)
+    with pytest.raises(ConfigError, match=r"PPOConfig\.network"):
+        check_fits(PPOConfig(env_id="jumanji:Knapsack-v1", network="gru"), spec)
+    monkeypatch.setitem(sys.modules, "jumanji", None)
+    with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[jumanji\]'"):
+        JumanjiEnvironment("Knapsack-v1")
+
+
+def test_the_policy_never_picks_an_illegal_action():
+    env, params = make_env("jumanji:Knapsack-v1")
+    spec = describe_env(env, params)
+    network = make_network(PPOConfig(env_id="jumanji:Knapsack-v1"), spec)
+    keys = jax.random.split(jax.random.key(0), 256)
+    obs, _ = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
+    # Rule out a random half of the items on top of the env's own mask.
+    extra = jax.random.bernoulli(jax.random.key(1), 0.5, (256, 50))
+    obs = obs.at[:, -50:].multiply(extra.astype(jnp.float32))
+    net_params = network.init(jax.random.key(2), obs[:1])
+    policy = network.apply(net_params, obs, method=ActorCritic.actor)
+    noise = network.sampling_noise(jax.random.key(3), (256,))
+    actions = network.sample_with_noise(policy, noise)
+    legal = np.asarray(obs[:, -50:] > 0.5)
+    assert legal[np.arange(256), np.asarray(actions)].all()
+    probs = np.asarray(policy.probs)
+    assert np.all(probs[~legal] == 0.0)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    assert np.isfinite(np.asarray(policy.entropy())).all()
+    assert np.isfinite(np.asarray(policy.log_prob(actions))).all()
+
+
+def test_a_joint_action_is_the_suites_multi_discrete_action():
+    env, params = make_env("jumanji:Minesweeper-v0")
+    _, state = env.reset_env(jax.random.key(0), params)
+    obs, _, reward, *_ = env.step_env(jax.random.key(1), state, jnp.int32(37), params)
+    _, timestep = env._env.step(state.inner[0], jnp.array([3, 7], jnp.int32))
+    np.testing.assert_array_equal(obs, env._observe(timestep.observation))
+    assert float(reward) == float(timestep.reward)
+
+
+def test_termination_truncation_and_the_final_observation():
+    from jumanji.environments.routing.maze.generator import RandomGenerator
+
+    limit = 8
+    env = JumanjiEnvironment("Maze-v0", generator=RandomGenerator(5, 5), time_limit=limit)
+    params = env.default_params
+    num_envs = 64
+    keys = jax.random.split(jax.random.key(0), num_envs)
+    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
+
+    @jax.jit
+    def step(key, obs, state):
+        action_key, step_key, reset_key = jax.random.split(key, 3)
+        legal = obs[:, -4:] > 0.5
+        actions = jax.random.categorical(action_key, jnp.where(legal, 0.0, -1e9))
+        step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
+        out = step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
+                   state, actions)  # fmt: skip
+        ended = jax.vmap(lambda s, a: env._env.step(s.inner[0], a)[1])(state, actions)
+        return out, ended
+
+    lengths = np.zeros(num_envs, int)
+    seen = {"terminated": 0, "truncated": 0}
+    for t in range(40):
+        (obs, new_state, reward, terminated, truncated, info), ended = step(
+            jax.random.key(t + 1), obs, state
+        )
+        lengths += 1
+        terminated, truncated, reward = map(np.asarray, (terminated, truncated, reward))
+        assert not np.any(terminated & truncated)
+        np.testing.assert_array_equal(truncated, (lengths == limit) & ~terminated)
+        np.testing.assert_array_equal(reward > 0, terminated)  # reaching the target ends it
+        done = terminated | truncated
+        np.testing.assert_array_equal(
+            info["final_observation"], jax.vmap(env._observe)(ended.observation)
+        )
+        assert np.all(np.asarray(new_state.inner[0].step_count)[done] == 0)
+        seen["terminated"] += int(terminated.sum())
+        seen["truncated"] += int(truncated.sum())
+        lengths[done] = 0
+        state = new_state
+    assert seen["terminated"] > 0 and seen["truncated"] > 0
+
+
+def test_ppo_learns_tetris():
+    config = PPOConfig(env_id="jumanji:Tetris-v0", num_envs=16, num_steps=64,
+                       total_timesteps=98_304, learning_rate=1e-3, anneal_lr=False)  # fmt: skip
+    result = purejaxppo.train(config, num_seeds=2, key=0)
+    first = float(np.nanmean(result.metrics["episode_return"][:, :3]))
+    assert first < 4.5  # a random legal policy clears about 3.3 lines' worth
+    assert np.all(result.final_returns > 6.0), result.final_returns

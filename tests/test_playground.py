@@ -1,0 +1,100 @@
+"""MuJoCo Playground through the gymnax interface: ids, spaces, termination vs truncation with
+the final observation, refusals, and PPO learning a cart-pole balance task on the CPU."""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco_playground")  # the playground extra; `make test` installs it
+
+import purejaxppo
+from purejaxppo import ConfigError, PPOConfig
+from purejaxppo.envs import auto_reset_step, describe_env_id, make_env
+from purejaxppo.playground_env import PlaygroundEnvironment, dm_control_names
+
+
+def test_ids_spaces_and_errors(monkeypatch):
+    assert "CheetahRun" in dm_control_names()
+    spec = describe_env_id("playground:CheetahRun")
+    assert not spec.discrete and spec.num_actions == 6 and spec.obs_shape == (17,)
+    np.testing.assert_array_equal(spec.action_low, -1.0)
+    _, params = make_env("playground:CartpoleBalance")
+    assert params.max_steps_in_episode == 1000  # dm_control's 1000 control steps
+    with pytest.raises(ConfigError, match="has no environment 'Nope'"):
+        make_env("playground:Nope")
+    monkeypatch.setitem(sys.modules, "mujoco_playground", None)
+    with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[playground\]'"):
+        PlaygroundEnvironment("CartpoleBalance")
+
+
+class _Falls:
+    """The real cart-pole, whose episode also terminates (`done`) once the cart has moved right
+    after its third step: dm_control's tasks end only on a blown-up simulation, so this stands
+    in for a locomotion task's fall."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+    def step(self, state, action):
+        state = self._env.step(state, action)
+        fell = (state.data.time > 2.5 * self._env.dt) & (state.obs[0] > 0.0)
+        return state.replace(done=jnp.maximum(state.done, fell.astype(jnp.float32)))
+
+
+def test_termination_truncation_and_the_final_observation():
+    limit = 8
+    env = PlaygroundEnvironment("CartpoleBalance", episode_length=limit)
+    env._env = _Falls(env._env)
+    params = env.default_params
+    assert params.max_steps_in_episode == limit
+    num_envs = 32
+    keys = jax.random.split(jax.random.key(0), num_envs)
+    _, state = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(keys, params)
+
+    @jax.jit
+    def step(key, state):
+        action_key, step_key, reset_key = jax.random.split(key, 3)
+        actions = jax.random.uniform(action_key, (num_envs, 1), minval=-1.0, maxval=1.0)
+        step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
+        out = step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
+                   state, actions)  # fmt: skip
+        ended = jax.vmap(env._env.step)(state.inner, actions)
+        return out, ended
+
+    lengths = np.zeros(num_envs, int)
+    seen = {"terminated": 0, "truncated": 0}
+    for t in range(24):
+        (_, new_state, reward, terminated, truncated, info), ended = step(jax.random.key(t), state)
+        lengths += 1
+        terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+        np.testing.assert_array_equal(terminated, np.asarray(ended.done) > 0.5)
+        np.testing.assert_array_equal(truncated, lengths == limit)
+        np.testing.assert_allclose(reward, ended.reward)
+        done = terminated | truncated
+        np.testing.assert_array_equal(info["final_observation"], ended.obs)
+        assert np.all(np.asarray(new_state.time)[done] == 0)
+        assert np.all(np.asarray(new_state.inner.data.time)[done] == 0.0)
+        seen["terminated"] += int(terminated.sum())
+        seen["truncated"] += int((truncated & ~terminated).sum())
+        lengths[done] = 0
+        state = new_state
+    assert seen["terminated"] > 0 and seen["truncated"] > 0
+
+
+def test_ppo_learns_to_balance():
+    env = PlaygroundEnvironment("CartpoleBalance", episode_length=200)
+    config = PPOConfig(env_id="playground:CartpoleBalance", num_envs=16, num_steps=64,
+                       total_timesteps=98_304, learning_rate=3e-3, anneal_lr=False,
+                       normalize_obs=True, normalize_reward=True)  # fmt: skip
+    result = purejaxppo.train(config, num_seeds=2, key=0, env=env)
+    first = float(np.nanmean(result.metrics["episode_return"][:, :6]))
+    assert first < 150.0, first  # a random policy's, over 200 steps of reward in [0, 1]
+    assert np.all(result.final_returns > 190.0), result.final_returns
