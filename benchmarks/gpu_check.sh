@@ -4,7 +4,8 @@
 #   2. 4096 seeds x 5e5 steps of ours alone (the "under 35 s" target),
 #   3. the stage breakdown at 1, 64 and 4096 seeds with the backend's tuning and each variant
 #      of it (flat vs per-leaf optimizer, GAE unrolled or not),
-#   4. one seed with XLA's command buffers (CUDA graphs) extended to loops.
+#   4. one seed with XLA's command buffers (CUDA graphs) extended to loops,
+#   5. actor and critic in one fused pass vs two (benchmarks/fused_heads.py; slower on the CPU).
 #
 # Prepare on the CPU machine first (no device time), from the repository root:
 #   echo /.whl/ >> .git/info/exclude; echo /.peers/ >> .git/info/exclude
@@ -63,3 +64,6 @@ for flags in "" "--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_C
   echo "XLA_FLAGS=$flags" | tee -a "$log"
   XLA_FLAGS="$flags" $PY "$PEERS/side_by_side.py" ppo 1 $TOTAL 2>&1 | tail -n 1 | tee -a "$log"
 done
+
+echo "== 5. fused actor-critic pass" | tee -a "$log"
+$PY benchmarks/fused_heads.py --seeds $STAGE_SEEDS 2>&1 | tail -n 10 | tee -a "$log"

@@ -8,8 +8,9 @@
   usual episode length): it bootstraps from the value of the final observation;
 * the final observation of an ended episode is gymnax's `info["final_observation"]`.
 
-Env ids: `NAME-brax` (Brax's default pipeline) or `NAME-brax-BACKEND` with BACKEND one of
-generalized, positional, spring, mjx, e.g. `hopper-brax` or `inverted_pendulum-brax-spring`.
+Env ids: `brax:NAME` (Brax's default pipeline) or `brax:NAME-BACKEND` with BACKEND one of
+generalized, positional, spring, mjx, e.g. `brax:hopper` or `brax:inverted_pendulum-spring`
+(the older `hopper-brax`, `inverted_pendulum-brax-spring` are still read).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from purejaxppo.env_ids import BRAX_BACKENDS as BACKENDS
+from purejaxppo.env_ids import brax_id
 from purejaxppo.errors import ConfigError
 
 
@@ -64,8 +66,8 @@ class BraxEnvironment(environment.Environment[BraxState, BraxParams]):
         envs = _import_brax_envs()
         if name not in envs._envs:
             raise ConfigError(
-                f"PPOConfig.env_id={name + '-brax'!r}: Brax has no environment {name!r}. Fix: "
-                f"use one of {', '.join(sorted(envs._envs))} (as NAME-brax)."
+                f"PPOConfig.env_id={brax_id(name)!r}: Brax has no environment {name!r}. Fix: "
+                f"use one of {', '.join(sorted(envs._envs))} (as brax:NAME)."
             )
         if backend is not None and backend not in BACKENDS:
             raise ConfigError(
@@ -78,7 +80,7 @@ class BraxEnvironment(environment.Environment[BraxState, BraxParams]):
 
     @property
     def name(self) -> str:
-        return f"{self.brax_name}-brax" + (f"-{self.backend}" if self.backend else "")
+        return brax_id(self.brax_name, self.backend)
 
     @property
     def default_params(self) -> BraxParams:

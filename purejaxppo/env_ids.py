@@ -1,7 +1,8 @@
 """Which environment ids exist, decided by name alone (nothing is built here).
 
-`NAME` is a gymnax id (gymnax.registered_envs); `NAME-brax` or `NAME-brax-BACKEND` a Brax
-environment (the brax extra); `SUITE:NAME` an environment of another suite (its extra), e.g.
+`NAME` is a gymnax id (gymnax.registered_envs); `brax:NAME` or `brax:NAME-BACKEND` a Brax
+environment (the brax extra; the older `NAME-brax[-BACKEND]` is still read); `SUITE:NAME` an
+environment of another suite (its extra), e.g.
 `xminigrid:MiniGrid-Empty-8x8`, `craftax:Craftax-Classic-Symbolic-v1`, `jumanji:Knapsack-v1` or
 `playground:CartpoleBalance`. Building an
 environment is `envs.make_env`'s job.
@@ -14,13 +15,28 @@ import re
 from purejaxppo.errors import ConfigError
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-BRAX_ID = re.compile(rf"(.+)-brax(?:-({'|'.join(BRAX_BACKENDS)}))?")
+_BACKEND = rf"(?:-({'|'.join(BRAX_BACKENDS)}))?"
+BRAX_ID = re.compile(rf"brax:(.+?){_BACKEND}")
+OLD_BRAX_ID = re.compile(rf"(.+)-brax{_BACKEND}")  # the form before every suite was SUITE:NAME
 
 
 def parse_brax_id(env_id: str) -> tuple[str, str | None] | None:
-    """`NAME-brax[-BACKEND]` -> (NAME, BACKEND or None); None for other ids."""
-    match = BRAX_ID.fullmatch(env_id)
+    """`brax:NAME[-BACKEND]` (or the older `NAME-brax[-BACKEND]`) -> (NAME, BACKEND or None);
+    None for other ids."""
+    match = BRAX_ID.fullmatch(env_id) or OLD_BRAX_ID.fullmatch(env_id)
     return (match[1], match[2]) if match else None
+
+
+def brax_id(name: str, backend: str | None = None) -> str:
+    """The id of Brax environment `name` (with `backend`): `brax:NAME[-BACKEND]`."""
+    return f"brax:{name}" + (f"-{backend}" if backend else "")
+
+
+def canonical_env_id(env_id: str) -> str:
+    """The id in today's form: an older `NAME-brax[-BACKEND]` becomes `brax:NAME[-BACKEND]`;
+    any other id is returned as it is. (No gymnax id ends in -brax.)"""
+    match = OLD_BRAX_ID.fullmatch(env_id)
+    return brax_id(match[1], match[2]) if match else env_id
 
 
 SUITES = {  # id prefix -> suite
@@ -56,9 +72,9 @@ def check_env_id(env_id: object) -> None:
         return
     raise ConfigError(
         f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
-        f"{', '.join(known)}, a Brax environment as NAME-brax (e.g. hopper-brax, with the brax "
-        "extra), another suite's as SUITE:NAME with SUITE one of "
-        f"{', '.join(SUITES)} (e.g. jumanji:Knapsack-v1, with that extra), or register yours "
+        f"{', '.join(known)}, or another suite's as SUITE:NAME with SUITE one of brax, "
+        f"{', '.join(SUITES)} (e.g. brax:hopper or jumanji:Knapsack-v1, with that extra), or "
+        "register yours "
         "with gymnax.register(env_id, factory) (or pass env=... to "
         "make_train)."
     )

@@ -42,7 +42,7 @@ class EnvSpec:
 
 @functools.cache  # environments hold no mutable state; building some (Brax) takes seconds
 def make_env(env_id: str) -> tuple[Any, Any]:
-    """`gymnax.make(env_id)` with an error that lists what exists; `NAME-brax[-BACKEND]` builds a
+    """`gymnax.make(env_id)` with an error that lists what exists; `brax:NAME[-BACKEND]` builds a
     Brax environment through `purejaxppo.brax_env` (needs the brax extra), `SUITE:NAME` through
     the suite's adapter module (`purejaxppo.SUITE_env`, needing that extra)."""
     check_env_id(env_id)

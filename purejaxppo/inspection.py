@@ -88,13 +88,13 @@ def run_envs(command: EnvsCommand) -> int:
 
         names = brax_env_names()
     except ConfigError:
-        print("Brax environments (NAME-brax): pip install 'purejaxppo[brax]' to list and use them")
+        print("Brax environments (brax:NAME): pip install 'purejaxppo[brax]' to list and use them")
         return 0
     # Building a Brax system takes seconds, so its spaces are not read here.
-    print("\nBrax environments, as NAME-brax or NAME-brax-BACKEND (Box actions in [-1, 1]):")
+    print("\nBrax environments, as brax:NAME or brax:NAME-BACKEND (Box actions in [-1, 1]):")
     for name in names:
-        preset = PRESETS.get(f"{name}-brax")
-        print(f"{name + '-brax':28s} {preset.describe() if preset else '-'}")
+        preset = PRESETS.get(f"brax:{name}")
+        print(f"{'brax:' + name:44s} {preset.describe() if preset else '-'}")
     return 0
 
 

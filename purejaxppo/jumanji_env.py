@@ -123,8 +123,10 @@ class JumanjiEnvironment(SuiteEnvironment):
         leaves = _fields(self._env.observation_spec, specs)  # cached: keeps the real limit
         self.time_limit: int | None = getattr(self._env, "time_limit", None)
         if self.time_limit is not None:
-            # Jumanji reads it in `step` only (checked for every task), so the suite never ends
-            # an episode at the limit and `step_env` does, as a truncation.
+            # Every task this adapter accepts reads it in `step` only (checked in jumanji 1.1;
+            # SearchAndRescue also scales its rewards by it, and is refused for its multi-agent
+            # action), so the suite never ends an episode at the limit: `step_env` does, as a
+            # truncation.
             self._env.time_limit = 2**30
         self._mask_shape = next((s.shape for p, s in leaves if p == ("action_mask",)), None)
         self._fields = tuple(_field(p, s, specs) for p, s in leaves if p != ("action_mask",))

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from purejaxppo.config import PPOConfig
+from purejaxppo.env_ids import canonical_env_id
 from purejaxppo.errors import ConfigError
 
 
@@ -44,6 +45,7 @@ PRESETS = load_presets()
 
 def preset(name: str, **overrides: Any) -> PPOConfig:
     """The `PPOConfig` of preset `name` (an env id), with `overrides` applied on top."""
+    name = canonical_env_id(name)
     if name not in PRESETS:
         raise ConfigError(
             f"preset={name!r}: no such preset. Fix: use one of {', '.join(PRESETS)}, "

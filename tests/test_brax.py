@@ -14,16 +14,23 @@ pytest.importorskip("brax")  # the brax extra; `make test` installs it
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
 from purejaxppo.brax_env import BraxEnvironment, brax_env_names
-from purejaxppo.env_ids import parse_brax_id
+from purejaxppo.env_ids import canonical_env_id, parse_brax_id
 from purejaxppo.envs import describe_env_id
 
 
 def test_brax_ids():
+    assert parse_brax_id("brax:hopper") == ("hopper", None)
+    assert parse_brax_id("brax:inverted_pendulum-spring") == ("inverted_pendulum", "spring")
+    assert parse_brax_id("CartPole-v1") is None
+    assert parse_brax_id("jumanji:Snake-v1") is None
+    # The older form still reads, and names the same environment and preset.
     assert parse_brax_id("hopper-brax") == ("hopper", None)
     assert parse_brax_id("inverted_pendulum-brax-spring") == ("inverted_pendulum", "spring")
-    assert parse_brax_id("CartPole-v1") is None
     assert parse_brax_id("hopper-brax-nope") is None
-    config = PPOConfig(env_id="nope-brax")  # a Brax id by its form; the name is checked on build
+    assert canonical_env_id("inverted_pendulum-brax-spring") == "brax:inverted_pendulum-spring"
+    assert canonical_env_id("CartPole-v1") == "CartPole-v1"
+    assert purejaxppo.preset("hopper-brax") == purejaxppo.preset("brax:hopper")
+    config = PPOConfig(env_id="brax:nope")  # a Brax id by its form; the name is checked on build
     with pytest.raises(ConfigError, match=r"Brax has no environment 'nope'"):
         make_train(config)
 
@@ -67,7 +74,8 @@ def test_brax_lists_its_environments():
 # presets test builds hopper and ant too).
 @pytest.mark.parametrize("name", ["inverted_pendulum", "hopper"])
 def test_brax_envs_have_flat_box_spaces(name):
-    spec = describe_env_id(f"{name}-brax")
+    spec = describe_env_id(f"brax:{name}")
+    assert spec.name == f"brax:{name}"
     assert not spec.discrete and spec.num_actions >= 1 and len(spec.obs_shape) == 1
     np.testing.assert_array_equal(spec.action_low, -1.0)
     np.testing.assert_array_equal(spec.action_high, 1.0)
@@ -75,7 +83,7 @@ def test_brax_envs_have_flat_box_spaces(name):
 
 def test_inverted_pendulum_learns():
     config = PPOConfig(
-        env_id="inverted_pendulum-brax", num_envs=16, num_steps=64, total_timesteps=100_000,
+        env_id="brax:inverted_pendulum", num_envs=16, num_steps=64, total_timesteps=100_000,
         update_epochs=10, num_minibatches=8, learning_rate=3e-4, ent_coef=0.0,
         normalize_obs=True,
     )  # fmt: skip
