@@ -51,8 +51,8 @@ def _suites() -> list[tuple[str, str, Callable[[], list[str]]]]:
          xminigrid_env.xminigrid_env_names),
         ("craftax", "Discrete actions, symbolic or pixel observations",
          lambda: list(craftax_env.NAMES)),
-        ("jumanji", "flat observations, masked Discrete actions; multi-agent tasks and "
-         "Sokoban (it downloads its levels) are refused", jumanji_env.jumanji_env_names),
+        ("jumanji", "flat observations, masked Discrete actions; refused: "
+         f"{', '.join(sorted(jumanji_env.REFUSED))}", jumanji_env.trainable_names),
         ("playground", "Box actions in [-1, 1]; the dm_control tasks listed here need no "
          "download", playground_env.dm_control_names),
     ]  # fmt: skip

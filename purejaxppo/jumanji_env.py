@@ -45,9 +45,24 @@ def _import_jumanji():
     return jumanji, specs
 
 
+# What the adapter refuses (jumanji 1.1), and why: a mask per agent (multi-agent tasks), a
+# continuous action per agent, an integer action vector, levels downloaded when built.
+REFUSED = {
+    "Cleaner-v0": "multi-agent", "Connector-v3": "multi-agent", "JobShop-v0": "multi-agent",
+    "LevelBasedForaging-v0": "multi-agent", "MMST-v0": "multi-agent",
+    "RobotWarehouse-v0": "multi-agent", "SearchAndRescue-v0": "multi-agent",
+    "MultiCVRP-v0": "integer action vector", "Sokoban-v0": "downloads its levels",
+}  # fmt: skip
+
+
 def jumanji_env_names() -> list[str]:
     """The suite's registered environments (needs jumanji)."""
     return sorted(_import_jumanji()[0].registered_environments())
+
+
+def trainable_names() -> list[str]:
+    """The registered environments this adapter accepts (needs jumanji)."""
+    return [name for name in jumanji_env_names() if name not in REFUSED]
 
 
 @dataclasses.dataclass(frozen=True)

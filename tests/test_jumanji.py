@@ -16,7 +16,7 @@ pytest.importorskip("jumanji")  # the jumanji extra; `make test` installs it
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.envs import auto_reset_step, check_fits, describe_env, describe_env_id, make_env
-from purejaxppo.jumanji_env import JumanjiEnvironment, jumanji_env_names
+from purejaxppo.jumanji_env import REFUSED, JumanjiEnvironment, jumanji_env_names, trainable_names
 from purejaxppo.networks import ActorCritic, make_network
 
 
@@ -41,6 +41,16 @@ def test_ids_spaces_and_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "jumanji", None)
     with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[jumanji\]'"):
         JumanjiEnvironment("Knapsack-v1")
+
+
+def test_every_task_is_built_or_refused_as_listed():
+    assert set(REFUSED) <= set(jumanji_env_names())
+    for name in trainable_names():
+        spec = describe_env(*make_env(f"jumanji:{name}"))
+        assert spec.discrete and len(spec.obs_shape) == 1
+    for name in sorted(set(REFUSED) - {"Sokoban-v0"}):  # Sokoban would retry a download
+        with pytest.raises(ConfigError, match="not supported"):
+            JumanjiEnvironment(name)
 
 
 def test_the_policy_never_picks_an_illegal_action():
