@@ -139,14 +139,12 @@ def check_fits(config: PPOConfig, spec: EnvSpec) -> None:
             "normalising their integer labels would break that",
             "leave normalize_obs off for this environment",
         )
-    if spec.action_mask and (config.normalize_obs or config.network == "gru"):
-        field = "normalize_obs" if config.normalize_obs else "network"
+    if spec.action_mask and config.normalize_obs:
         raise fail(
-            field,
+            "normalize_obs",
             f"{spec.name} gives its legal actions as the observation's last entries, which the "
-            "policy reads as a mask; normalising them, or the recurrent network (whose heads do "
-            "not see the observation), would lose it",
-            "leave normalize_obs off and use network='mlp' for this environment",
+            "policy reads as a mask; normalising them would lose it",
+            "leave normalize_obs off for this environment",
         )
     for field, default in (("state_dependent_std", False), ("log_std_init", 0.0)):
         if spec.discrete and getattr(config, field) != default:

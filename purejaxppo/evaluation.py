@@ -42,7 +42,7 @@ def _policy_action(
         hidden = network.apply(
             params, hidden, obs[None], start[None], method=RecurrentActorCritic.step
         )
-        policy, _ = network.apply(params, hidden, method=RecurrentActorCritic.heads)
+        policy, _ = network.apply(params, hidden, obs[None], method=RecurrentActorCritic.heads)
     else:
         policy = network.apply(params, obs[None], method=ActorCritic.actor)
     action = policy.mode() if deterministic else policy.sample(seed=key)

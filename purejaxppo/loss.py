@@ -36,7 +36,7 @@ def evaluate_batch(
     """The current policy and values on the batch's observations (replaying the GRU if any)."""
     if isinstance(network, RecurrentActorCritic):
         hidden = unroll(network, params, batch.initial_hidden, batch.obs, batch.start)
-        return network.apply(params, hidden, method=RecurrentActorCritic.heads)
+        return network.apply(params, hidden, batch.obs, method=RecurrentActorCritic.heads)
     return network.apply(params, batch.obs)
 
 

@@ -141,6 +141,17 @@ class _ActorCriticBase(nn.Module):
             return jnp.argmax(policy.logits + noise, axis=-1)
         return policy.loc + policy.scale_diag * noise
 
+    def masked(self, out: jax.Array, obs: jax.Array | None) -> jax.Array:
+        """The actor's output with the illegal actions' logits set to ILLEGAL_LOGIT, where the
+        env gives its legal actions as the observation's last entries (`action_mask`).
+
+        A large finite negative, not -inf: an illegal action's probability is then exactly 0
+        and the entropy's p * log p stays 0 instead of nan."""
+        if not self.action_mask or obs is None:
+            return out
+        features = flat_features(obs, self.obs_shape, self.obs_categories)
+        return jnp.where(features[..., -self.num_actions :] > 0.5, out, ILLEGAL_LOGIT)
+
     def policy(self, out: jax.Array) -> distrax.Distribution:
         """The action distribution from the actor's output `out` [..., outputs].
 
@@ -175,14 +186,7 @@ class ActorCritic(_ActorCriticBase):
         return flat_features(obs, self.obs_shape, self.obs_categories)
 
     def actor(self, obs: jax.Array) -> distrax.Distribution:
-        features = self._prepare(obs)
-        out = self.actor_net(features)
-        if self.action_mask:
-            # A large finite negative, not -inf: an illegal action's probability is then exactly
-            # 0 and the entropy's p * log p stays 0 instead of nan.
-            legal = features[..., -self.num_actions :] > 0.5
-            out = jnp.where(legal, out, ILLEGAL_LOGIT)
-        return self.policy(out)
+        return self.policy(self.masked(self.actor_net(self._prepare(obs)), obs))
 
     def critic(self, obs: jax.Array) -> jax.Array:
         return self.critic_net(self._prepare(obs))[..., 0]
@@ -222,9 +226,13 @@ class RecurrentActorCritic(_ActorCriticBase):
         hidden, _ = self.cell(hidden, x)
         return hidden
 
-    def heads(self, hidden: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
-        """hidden [..., H] -> (action distribution over [...], values [...])."""
-        return self.policy(self.actor_net(hidden)), self.critic_net(hidden)[..., 0]
+    def heads(
+        self, hidden: jax.Array, obs: jax.Array | None = None
+    ) -> tuple[distrax.Distribution, jax.Array]:
+        """hidden [..., H] -> (action distribution over [...], values [...]); `obs` [...,
+        *obs_shape], the observation the GRU just read, gives the action mask (if any)."""
+        out = self.masked(self.actor_net(hidden), obs)
+        return self.policy(out), self.critic_net(hidden)[..., 0]
 
     def __call__(self, hidden: jax.Array, obs: jax.Array, start: jax.Array):
         """One step (used to create the parameters): (new hidden, policy, value)."""

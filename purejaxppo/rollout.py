@@ -148,7 +148,9 @@ def make_env_loop(
                     state.recurrent.start,
                     method=RecurrentActorCritic.step,
                 )
-                policy, value = network.apply(params, hidden, method=RecurrentActorCritic.heads)
+                policy, value = network.apply(
+                    params, hidden, obs, method=RecurrentActorCritic.heads
+                )
             else:
                 policy = network.apply(params, obs, method=ActorCritic.actor)
             action = network.sample_with_noise(policy, noise)

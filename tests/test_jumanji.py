@@ -17,7 +17,7 @@ import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.envs import auto_reset_step, check_fits, describe_env, describe_env_id, make_env
 from purejaxppo.jumanji_env import REFUSED, JumanjiEnvironment, jumanji_env_names, trainable_names
-from purejaxppo.networks import ActorCritic, make_network
+from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 
 
 def test_ids_spaces_and_errors(monkeypatch):
@@ -36,8 +36,6 @@ def test_ids_spaces_and_errors(monkeypatch):
         make_env("jumanji:Cleaner-v0")
     with pytest.raises(ConfigError, match=r"PPOConfig\.normalize_obs"):
         check_fits(PPOConfig(env_id="jumanji:Knapsack-v1", normalize_obs=True), spec)
-    with pytest.raises(ConfigError, match=r"PPOConfig\.network"):
-        check_fits(PPOConfig(env_id="jumanji:Knapsack-v1", network="gru"), spec)
     monkeypatch.setitem(sys.modules, "jumanji", None)
     with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[jumanji\]'"):
         JumanjiEnvironment("Knapsack-v1")
@@ -73,6 +71,24 @@ def test_the_policy_never_picks_an_illegal_action():
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
     assert np.isfinite(np.asarray(policy.entropy())).all()
     assert np.isfinite(np.asarray(policy.log_prob(actions))).all()
+
+
+def test_the_recurrent_policy_reads_the_mask_too():
+    config = PPOConfig(env_id="jumanji:Knapsack-v1", network="gru", gru_size=16, num_envs=8,
+                       num_steps=16, total_timesteps=256)  # fmt: skip
+    env, params = make_env(config.env_id)
+    network = make_network(config, describe_env(env, params))
+    obs, _ = jax.vmap(env.reset_env, in_axes=(0, None))(
+        jax.random.split(jax.random.key(0), 8), params
+    )
+    hidden = network.initial_hidden((8,))
+    start = jnp.ones((8,), bool)
+    net_params = network.init(jax.random.key(1), hidden, obs, start)
+    hidden = network.apply(net_params, hidden, obs, start, method=RecurrentActorCritic.step)
+    policy, _ = network.apply(net_params, hidden, obs, method=RecurrentActorCritic.heads)
+    assert np.all(np.asarray(policy.probs)[np.asarray(obs[:, -50:]) < 0.5] == 0.0)
+    result = purejaxppo.train(config, num_seeds=1, key=0)  # compiles and runs with the GRU
+    assert np.isfinite(result.metrics["entropy"]).all()
 
 
 def test_a_joint_action_is_the_suites_multi_discrete_action():
