@@ -51,10 +51,10 @@ def make_env(env_id: str) -> tuple[Any, Any]:
         from purejaxppo.craftax_env import CraftaxEnvironment
         from purejaxppo.jumanji_env import JumanjiEnvironment
         from purejaxppo.playground_env import PlaygroundEnvironment
-        from purejaxppo.xminigrid_env import XMiniGridEnvironment
+        from purejaxppo.xland_env import make_xminigrid
 
         suites = {
-            "xminigrid": XMiniGridEnvironment,
+            "xminigrid": make_xminigrid,
             "craftax": CraftaxEnvironment,
             "jumanji": JumanjiEnvironment,
             "playground": PlaygroundEnvironment,

@@ -47,7 +47,8 @@ def _suites() -> list[tuple[str, str, Callable[[], list[str]]]]:
     from purejaxppo import craftax_env, jumanji_env, playground_env, xminigrid_env
 
     return [
-        ("xminigrid", "Discrete(6) actions, one-hot egocentric views",
+        ("xminigrid", "Discrete(6) actions, one-hot egocentric views; XLand-MiniGrid-*"
+         "[@BENCHMARK] runs trials of rulesets from a downloaded benchmark",
          xminigrid_env.xminigrid_env_names),
         ("craftax", "Discrete actions, symbolic or pixel observations",
          lambda: list(craftax_env.NAMES)),

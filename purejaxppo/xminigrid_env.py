@@ -8,6 +8,8 @@
   `info["final_observation"]`, as for every gymnax environment here;
 * the observation, the agent's egocentric view of [tile, colour] ids, is given one-hot per id:
   float32 [view, view, 13 + 12] (an MLP flattens it, the CNN reads it as an image).
+
+The suite's meta-RL grids (`xminigrid:XLand-MiniGrid-...`) are `purejaxppo.xland_env`'s.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from purejaxppo.suite_env import SuiteEnvironment, SuiteParams, SuiteState, miss
 NUM_TILES, NUM_COLORS = 13, 12  # xminigrid.core.constants; checked against it on build
 
 
-def _import_xminigrid():
+def import_xminigrid():
     try:
         import xminigrid
         from xminigrid.core import constants
@@ -35,11 +37,20 @@ def _import_xminigrid():
 
 
 def xminigrid_env_names() -> list[str]:
-    """The suite's MiniGrid environments (needs xminigrid). Its XLand-MiniGrid meta-RL
-    environments are left out: each episode needs a ruleset sampled from a benchmark that
-    xminigrid downloads, which this adapter does not do yet."""
-    return sorted(
-        n for n in _import_xminigrid().registered_environments() if n.startswith("MiniGrid")
+    """The suite's environments (needs xminigrid): its MiniGrid rooms, then its XLand-MiniGrid
+    meta-RL grids (`purejaxppo.xland_env`)."""
+    names = import_xminigrid().registered_environments()
+    return sorted(n for n in names if n.startswith("MiniGrid")) + [
+        n for n in names if n.startswith("XLand")
+    ]
+
+
+def one_hot_view(grid: jax.Array) -> jax.Array:
+    """xminigrid's [view, view, 2] (tile, colour) ids -> float32 [view, view, 13 + 12]."""
+    grid = grid.astype(jnp.int32)
+    return jnp.concatenate(
+        [jax.nn.one_hot(grid[..., 0], NUM_TILES), jax.nn.one_hot(grid[..., 1], NUM_COLORS)],
+        axis=-1,
     )
 
 
@@ -50,12 +61,11 @@ class XMiniGridEnvironment(SuiteEnvironment):
 
     def __init__(self, name: str, **kwargs: Any) -> None:
         super().__init__(name)
-        xminigrid = _import_xminigrid()
+        xminigrid = import_xminigrid()
         if name.startswith("XLand"):
             raise ConfigError(
-                f"PPOConfig.env_id={self.name!r}: XLand-MiniGrid's meta-RL environments need "
-                "rulesets from a benchmark that xminigrid downloads; this adapter does not "
-                "sample them yet. Fix: use a MiniGrid room (purejaxppo envs)."
+                f"{name!r} is an XLand-MiniGrid grid, which needs a ruleset per trial. Fix: use "
+                "purejaxppo.xland_env.XLandEnvironment (what the xminigrid:XLand-... ids build)."
             )
         if name not in (names := xminigrid_env_names()):
             raise ConfigError(
@@ -65,11 +75,7 @@ class XMiniGridEnvironment(SuiteEnvironment):
         self._env, self._params = xminigrid.make(name, **kwargs)
 
     def _observe(self, timestep: Any) -> jax.Array:
-        grid = timestep.observation.astype(jnp.int32)
-        return jnp.concatenate(
-            [jax.nn.one_hot(grid[..., 0], NUM_TILES), jax.nn.one_hot(grid[..., 1], NUM_COLORS)],
-            axis=-1,
-        )
+        return one_hot_view(timestep.observation)
 
     def reset_env(self, key: jax.Array, params: SuiteParams):
         timestep = self._env.reset(self._params, key)

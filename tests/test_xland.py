@@ -1,0 +1,116 @@
+"""XLand-MiniGrid trials through the gymnax interface, on a benchmark file written here (the
+real ones are downloads): one ruleset per trial, episodes restarting inside it, the trial
+terminating after its last episode, the previous action and reward in the observation, and a
+recurrent PPO update compiling on it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+pytest.importorskip("xminigrid")  # the xminigrid extra; `make test` installs it
+
+import purejaxppo
+from purejaxppo import ConfigError, PPOConfig
+from purejaxppo.envs import auto_reset_step, describe_env, make_env
+from purejaxppo.xland_env import XLandEnvironment
+
+GRID = "XLand-MiniGrid-R1-9x9"
+
+
+@pytest.fixture
+def benchmark(tmp_path, monkeypatch):
+    """A 'trivial-21k' of four rulesets: 'stand next to the <colour> ball', one ball placed."""
+    from xminigrid import benchmarks
+    from xminigrid.core.constants import TILES_REGISTRY, Colors, Tiles
+    from xminigrid.core.goals import AgentNearGoal
+    from xminigrid.core.rules import EmptyRule
+
+    colours = [Colors.RED, Colors.GREEN, Colors.BLUE, Colors.YELLOW]
+    balls = [TILES_REGISTRY[Tiles.BALL, c] for c in colours]
+    data = {
+        "goals": np.stack([np.asarray(AgentNearGoal(tile=b).encode()) for b in balls]),
+        "rules": np.stack([np.asarray(EmptyRule().encode())[None]] * 4),
+        "init_tiles": np.stack([np.asarray(b)[None] for b in balls]),
+        "num_rules": np.ones(4, np.int32),
+    }
+    monkeypatch.setattr(benchmarks, "DATA_PATH", str(tmp_path))
+    benchmarks.save_bz2_pickle(data, str(tmp_path / benchmarks.NAME2HFFILENAME["trivial-21k"]))
+    return data
+
+
+def test_ids_and_errors(benchmark, tmp_path, monkeypatch):
+    env, params = make_env(f"xminigrid:{GRID}")
+    assert isinstance(env, XLandEnvironment) and env.name == f"xminigrid:{GRID}"
+    spec = describe_env(env, params)
+    assert spec.discrete and spec.num_actions == 6 and spec.obs_shape == (5 * 5 * 25 + 7,)
+    with pytest.raises(ConfigError, match="has no benchmark 'nope'"):
+        XLandEnvironment(f"{GRID}@nope")
+    with pytest.raises(ConfigError, match="has no grid"):
+        XLandEnvironment("XLand-MiniGrid-R1-1x1")
+    with pytest.raises(ConfigError, match="could not load the benchmark 'small-1m'"):
+        from xminigrid import benchmarks
+
+        monkeypatch.setattr(benchmarks, "_download_from_hf", lambda *a: (_ for _ in ()).throw(
+            OSError("no network")))  # fmt: skip
+        XLandEnvironment(f"{GRID}@small-1m")
+
+
+def test_a_trial_keeps_its_ruleset_across_episodes_then_terminates(benchmark):
+    trials, max_steps = 3, 6
+    env = XLandEnvironment(GRID, episodes_per_trial=trials, max_steps=max_steps)
+    params = env.default_params
+    num_envs = 16
+    keys = jax.random.split(jax.random.key(0), num_envs)
+    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
+    assert np.all(np.asarray(obs[:, -7:]) == 0.0)  # no previous action or reward yet
+
+    @jax.jit
+    def step(key, state):
+        action_key, step_key, reset_key = jax.random.split(key, 3)
+        actions = jax.random.randint(action_key, (num_envs,), 0, 6)
+        step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
+        out = step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
+                   state, actions)  # fmt: skip
+        return out, actions
+
+    steps_in_episode = np.zeros(num_envs, int)
+    episodes = np.zeros(num_envs, int)
+    goal = np.asarray(state.inner.ruleset.goal)
+    ended_trials = 0
+    for t in range(40):
+        (obs, new_state, reward, terminated, truncated, info), actions = step(
+            jax.random.key(t + 1), state
+        )
+        obs, reward, terminated = map(np.asarray, (obs, reward, terminated))
+        assert not np.any(np.asarray(truncated))
+        # The previous action and reward, except where a new trial has begun (none yet).
+        previous = np.concatenate([np.eye(6)[np.asarray(actions)], reward[:, None]], axis=1)
+        previous[terminated] = 0.0
+        np.testing.assert_array_equal(obs[:, -7:], previous)
+        np.testing.assert_array_equal(info["final_observation"][:, -1], reward)
+        steps_in_episode += 1
+        episode_ended = (reward > 0) | (steps_in_episode == max_steps)
+        episodes += episode_ended
+        np.testing.assert_array_equal(terminated, episodes == trials)
+        new_goal = np.asarray(new_state.inner.ruleset.goal)
+        # The ruleset stays for the whole trial; a new trial has drawn its own.
+        np.testing.assert_array_equal(new_goal[~terminated], goal[~terminated])
+        started = np.asarray(new_state.inner.timestep.state.step_num) == 0
+        np.testing.assert_array_equal(started, episode_ended)
+        steps_in_episode[episode_ended] = 0
+        episodes[terminated] = 0
+        ended_trials += int(terminated.sum())
+        goal, state = new_goal, new_state
+    assert ended_trials > 0
+
+
+def test_recurrent_ppo_trains_on_trials(benchmark):
+    config = PPOConfig(env_id=f"xminigrid:{GRID}", network="gru", gru_size=32, num_envs=8,
+                       num_steps=32, total_timesteps=2_048)  # fmt: skip
+    env = XLandEnvironment(GRID, episodes_per_trial=2)
+    result = purejaxppo.train(config, num_seeds=1, key=0, env=env)
+    assert np.isfinite(result.metrics["value_loss"]).all()
+    assert jnp.isfinite(result.final_returns).all()
