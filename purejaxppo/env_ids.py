@@ -2,10 +2,9 @@
 
 `NAME` is a gymnax id (gymnax.registered_envs); `brax:NAME` or `brax:NAME-BACKEND` a Brax
 environment (the brax extra; the older `NAME-brax[-BACKEND]` is still read); `SUITE:NAME` an
-environment of another suite (its extra), e.g.
-`xminigrid:MiniGrid-Empty-8x8`, `craftax:Craftax-Classic-Symbolic-v1`, `jumanji:Knapsack-v1` or
-`playground:CartpoleBalance`. Building an
-environment is `envs.make_env`'s job.
+environment of another suite (its extra), e.g. `xminigrid:MiniGrid-Empty-8x8`,
+`craftax:Craftax-Classic-Symbolic-v1`, `jumanji:Knapsack-v1` or `playground:CartpoleBalance`.
+Building an environment is `envs.make_env`'s job.
 """
 
 from __future__ import annotations
@@ -74,7 +73,5 @@ def check_env_id(env_id: object) -> None:
         f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
         f"{', '.join(known)}, or another suite's as SUITE:NAME with SUITE one of brax, "
         f"{', '.join(SUITES)} (e.g. brax:hopper or jumanji:Knapsack-v1, with that extra), or "
-        "register yours "
-        "with gymnax.register(env_id, factory) (or pass env=... to "
-        "make_train)."
+        "register yours with gymnax.register(env_id, factory) (or pass env=... to make_train)."
     )
