@@ -15,8 +15,8 @@
   (`EnvSpec.action_mask`), as Jumanji's own networks do;
 * a `MultiDiscreteArray` action (Minesweeper's cell, BinPack's (space, item), Sudoku's
   (row, column, digit)) is one Discrete choice among all its combinations, when its mask has that
-  shape. Multi-agent tasks, whose mask is per agent (Cleaner, Connector, LevelBasedForaging,
-  RobotWarehouse, JobShop), and other action specs are refused with the reason.
+  shape. Multi-agent tasks, whose mask is per agent, and other action specs are refused with
+  the reason (`REFUSED` lists them for jumanji 1.1).
 """
 
 from __future__ import annotations
