@@ -20,16 +20,7 @@
 # Results land in $OUT (5 files). SMALL=1 runs a tiny version of every step (to test the script).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}
-mkdir -p "$OUT"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export PYTHONUNBUFFERED=1
-PY=${PYTHON:-python3}
+source benchmarks/gpu_setup.sh
 PEERS=${PEERS:-.peers}
 if [ "${SMALL:-0}" = 1 ]; then
   TOTAL=2e4; BIG=2e4; SEEDS="1 4"; BIGSEEDS=8; STAGE_SEEDS="1 4"; REPEATS=3
