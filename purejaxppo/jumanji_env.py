@@ -22,11 +22,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 from gymnax.environments import spaces
 
 from purejaxppo.errors import ConfigError
@@ -76,17 +78,27 @@ class _Field:
     high: float = 1.0
 
     @property
+    def values(self) -> int:
+        """Features per element: the integer range when one-hot, else 1."""
+        return int(self.high - self.low) + 1 if self.kind == "one_hot" else 1
+
+    @property
     def features(self) -> int:
-        return self.size * (int(self.high - self.low) + 1 if self.kind == "one_hot" else 1)
+        return self.size * self.values
 
     def encode(self, value: jax.Array) -> jax.Array:
         flat = jnp.asarray(value).reshape(-1)
         if self.kind == "one_hot":
-            values = int(self.high - self.low) + 1
-            return jax.nn.one_hot(flat.astype(jnp.int32) - int(self.low), values).reshape(-1)
+            return jax.nn.one_hot(flat.astype(jnp.int32) - int(self.low), self.values).reshape(-1)
         if self.kind == "scaled":
             return (flat.astype(jnp.float32) - self.low) / (self.high - self.low)
         return flat.astype(jnp.float32)
+
+
+@struct.dataclass
+class JumanjiInner:
+    state: Any  # the suite's own state
+    truncated: jax.Array  # the step that made it cut the episode at the time limit
 
 
 def _fields(spec: Any, specs: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple, Any]]:
@@ -109,9 +121,7 @@ def _field(path: tuple[str, ...], spec: Any, specs: Any) -> _Field:
 
 
 def _leaf(tree: Any, path: tuple[str, ...]) -> Any:
-    for name in path:
-        tree = getattr(tree, name)
-    return tree
+    return functools.reduce(getattr, path, tree)
 
 
 class JumanjiEnvironment(SuiteEnvironment):
@@ -188,23 +198,23 @@ class JumanjiEnvironment(SuiteEnvironment):
 
     def reset_env(self, key: jax.Array, params: SuiteParams):
         state, timestep = self._env.reset(key)
-        return self._observe(timestep.observation), self.wrap((state, jnp.bool_(False)))
+        return self._observe(timestep.observation), self.wrap(JumanjiInner(state, jnp.bool_(False)))
 
     def step_env(self, key: jax.Array, state: SuiteState, action: Any, params: SuiteParams):
         del key  # a Jumanji state carries its own key
         if self._unravel is not None:
             action = jnp.stack(jnp.unravel_index(action, self._unravel)).astype(jnp.int32)
-        inner, timestep = self._env.step(state.inner[0], action)
+        inner, timestep = self._env.step(state.inner.state, action)
         terminated = timestep.last() & (timestep.discount == 0.0)
         truncated = timestep.last() & ~terminated
         if self.time_limit is not None:
             truncated |= (state.time + 1 >= self.time_limit) & ~terminated
-        new_state = self.wrap((inner, truncated), state.time + 1)
+        new_state = self.wrap(JumanjiInner(inner, truncated), state.time + 1)
         reward = timestep.reward.astype(jnp.float32)
         return self._observe(timestep.observation), new_state, reward, terminated, {}
 
     def is_truncated(self, state: SuiteState, params: SuiteParams) -> jax.Array:
-        return state.inner[1]
+        return state.inner.truncated
 
     def action_space(self, params: SuiteParams | None = None) -> Any:
         return self._action_space

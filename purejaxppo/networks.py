@@ -141,15 +141,15 @@ class _ActorCriticBase(nn.Module):
             return jnp.argmax(policy.logits + noise, axis=-1)
         return policy.loc + policy.scale_diag * noise
 
-    def masked(self, out: jax.Array, obs: jax.Array | None) -> jax.Array:
+    def masked(self, out: jax.Array, features: jax.Array | None) -> jax.Array:
         """The actor's output with the illegal actions' logits set to ILLEGAL_LOGIT, where the
-        env gives its legal actions as the observation's last entries (`action_mask`).
+        env gives its legal actions as the (flat) observation's last entries (`action_mask`);
+        `features` is that observation as `flat_features` gives it.
 
         A large finite negative, not -inf: an illegal action's probability is then exactly 0
         and the entropy's p * log p stays 0 instead of nan."""
-        if not self.action_mask or obs is None:
+        if not self.action_mask or features is None:
             return out
-        features = flat_features(obs, self.obs_shape, self.obs_categories)
         return jnp.where(features[..., -self.num_actions :] > 0.5, out, ILLEGAL_LOGIT)
 
     def policy(self, out: jax.Array) -> distrax.Distribution:
@@ -186,7 +186,8 @@ class ActorCritic(_ActorCriticBase):
         return flat_features(obs, self.obs_shape, self.obs_categories)
 
     def actor(self, obs: jax.Array) -> distrax.Distribution:
-        return self.policy(self.masked(self.actor_net(self._prepare(obs)), obs))
+        features = self._prepare(obs)  # flat whenever there is a mask (EnvSpec.action_mask)
+        return self.policy(self.masked(self.actor_net(features), features))
 
     def critic(self, obs: jax.Array) -> jax.Array:
         return self.critic_net(self._prepare(obs))[..., 0]
@@ -231,7 +232,9 @@ class RecurrentActorCritic(_ActorCriticBase):
     ) -> tuple[distrax.Distribution, jax.Array]:
         """hidden [..., H] -> (action distribution over [...], values [...]); `obs` [...,
         *obs_shape], the observation the GRU just read, gives the action mask (if any)."""
-        out = self.masked(self.actor_net(hidden), obs)
+        masks = self.action_mask and obs is not None
+        features = flat_features(obs, self.obs_shape, self.obs_categories) if masks else None
+        out = self.masked(self.actor_net(hidden), features)
         return self.policy(out), self.critic_net(hidden)[..., 0]
 
     def __call__(self, hidden: jax.Array, obs: jax.Array, start: jax.Array):

@@ -4,8 +4,8 @@ as `playground:NAME` ids, e.g. `playground:CartpoleBalance` or `playground:Cheet
 
 * The env's `done` (a fall, a blown-up simulation) **terminates** an episode: no bootstrap;
 * the episode length of the env's config (1000 control steps for the dm_control suite) is
-  gymnax's time limit, a **truncation**: it bootstraps from the value of
-  `info["final_observation"]`, as for every env here;
+  gymnax's own time limit (`max_steps_in_episode`), a **truncation**: it bootstraps from the
+  value of `info["final_observation"]`, as for every env here;
 * an action is repeated `action_repeat` times (the env's config) with the rewards summed, as
   Playground's own training wrapper does;
 * physics runs on MJX's JAX implementation (`impl="jax"`): a pure JAX function that `vmap`s and
@@ -100,23 +100,19 @@ class PlaygroundEnvironment(SuiteEnvironment):
 
     def step_env(self, key: jax.Array, state: SuiteState, action: Any, params: SuiteParams):
         del key  # the dynamics are deterministic given the state (which holds its own key)
+        inner = self._env.step(state.inner, action)
+        reward = inner.reward
+        if self.action_repeat > 1:  # the other repeats in a loop; none for dm_control's 1
 
-        def repeat(inner: Any, _: None) -> tuple[Any, jax.Array]:
-            inner = self._env.step(inner, action)
-            return inner, inner.reward
+            def repeat(inner: Any, _: None) -> tuple[Any, jax.Array]:
+                inner = self._env.step(inner, action)
+                return inner, inner.reward
 
-        if self.action_repeat == 1:
-            inner = self._env.step(state.inner, action)
-            reward = inner.reward
-        else:
-            inner, rewards = jax.lax.scan(repeat, state.inner, length=self.action_repeat)
-            reward = rewards.sum()
+            inner, rewards = jax.lax.scan(repeat, inner, length=self.action_repeat - 1)
+            reward = reward + rewards.sum()
         terminated = inner.done > 0.5
         new_state = self.wrap(inner, state.time + 1)
         return self._observe(inner.obs), new_state, reward, terminated, {}
-
-    def is_truncated(self, state: SuiteState, params: SuiteParams) -> jax.Array:
-        return state.time >= params.max_steps_in_episode
 
     def action_space(self, params: SuiteParams | None = None) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (self.num_actions,), jnp.float32)

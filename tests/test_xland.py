@@ -14,7 +14,7 @@ pytest.importorskip("xminigrid")  # the xminigrid extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import auto_reset_step, describe_env, make_env
+from purejaxppo.envs import describe_env, make_batched_step, make_env
 from purejaxppo.xland_env import XLandEnvironment
 
 GRID = "XLand-MiniGrid-R1-9x9"
@@ -41,7 +41,12 @@ def benchmark(tmp_path, monkeypatch):
     return data
 
 
-def test_ids_and_errors(benchmark, tmp_path, monkeypatch):
+def test_ids_and_errors(benchmark, monkeypatch):
+    from xminigrid import benchmarks
+
+    def no_network(*args):
+        raise OSError("no network")
+
     env, params = make_env(f"xminigrid:{GRID}")
     assert isinstance(env, XLandEnvironment) and env.name == f"xminigrid:{GRID}"
     spec = describe_env(env, params)
@@ -50,11 +55,8 @@ def test_ids_and_errors(benchmark, tmp_path, monkeypatch):
         XLandEnvironment(f"{GRID}@nope")
     with pytest.raises(ConfigError, match="has no grid"):
         XLandEnvironment("XLand-MiniGrid-R1-1x1")
+    monkeypatch.setattr(benchmarks, "_download_from_hf", no_network)
     with pytest.raises(ConfigError, match="could not load the benchmark 'small-1m'"):
-        from xminigrid import benchmarks
-
-        monkeypatch.setattr(benchmarks, "_download_from_hf", lambda *a: (_ for _ in ()).throw(
-            OSError("no network")))  # fmt: skip
         XLandEnvironment(f"{GRID}@small-1m")
 
 
@@ -67,13 +69,13 @@ def test_a_trial_keeps_its_ruleset_across_episodes_then_terminates(benchmark):
     obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
     assert np.all(np.asarray(obs[:, -7:]) == 0.0)  # no previous action or reward yet
 
+    batched = make_batched_step(env, params, 1, num_envs)  # the rollout's auto-reset step
+
     @jax.jit
     def step(key, state):
-        action_key, step_key, reset_key = jax.random.split(key, 3)
+        action_key, step_key = jax.random.split(key)
         actions = jax.random.randint(action_key, (num_envs,), 0, 6)
-        step = jax.vmap(lambda k1, k2, s, a: auto_reset_step(env, k1, k2, s, a, params))
-        out = step(jax.random.split(step_key, num_envs), jax.random.split(reset_key, num_envs),
-                   state, actions)  # fmt: skip
+        out = batched.step(batched.keys(step_key)[0], state, actions)
         return out, actions
 
     steps_in_episode = np.zeros(num_envs, int)
