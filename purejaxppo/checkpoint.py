@@ -24,6 +24,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from purejaxppo.errors import ConfigError
+from purejaxppo.prng import wrap_like
 
 
 def _is_key(leaf: Any) -> bool:
@@ -48,9 +49,7 @@ def host_like(abstract: Any) -> Any:
 
 def from_host(host: Any, abstract: Any) -> Any:
     """Inverse of `to_host`: wraps key data back into keys where `abstract` has keys."""
-    return jax.tree.map(
-        lambda h, a: jax.random.wrap_key_data(h) if _is_key(a) else h, host, abstract
-    )
+    return jax.tree.map(lambda h, a: wrap_like(h, a.dtype) if _is_key(a) else h, host, abstract)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -17,20 +17,25 @@ class Tuning:
     """gae_unroll: iterations of the GAE scan per loop step. flat_optimizer: run gradient
     clipping and Adam on the parameters raveled into one vector (a few kernels per minibatch
     instead of a few per parameter leaf, at the price of copying the parameters out of the vector
-    and the gradients into it)."""
+    and the gradients into it). unrolled_prng: draw random numbers with `prng.UNROLLED` keys
+    (the same bits as jax's default keys; its hash one fused kernel instead of the loop jax
+    emits on XLA:CPU)."""
 
     gae_unroll: int = 1
     flat_optimizer: bool = True
+    unrolled_prng: bool = True
 
     @staticmethod
     def for_backend(backend: str | None = None) -> Tuning:
-        """XLA:CPU: a rolled GAE loop and the flat optimizer (unrolling was slower there; the
-        flat optimizer wins at one seed and loses a little at many: BENCHMARKS.md).
+        """XLA:CPU: a rolled GAE loop, the flat optimizer (unrolling was slower there; the
+        flat optimizer wins at one seed and loses a little at many: BENCHMARKS.md) and unrolled
+        threefry keys (faster at one seed, equal at many, compiles faster: BENCHMARKS.md).
         Accelerators: GAE unrolled by 16, so that XLA can fuse 16 steps of the recursion into
         one kernel instead of launching a few per step, and the per-leaf optimizer, which avoids
         copying all parameters and gradients of thousands of runs at every minibatch step (both
-        chosen by analysis and not yet measured on a GPU: benchmarks/gpu_check.sh compares)."""
+        chosen by analysis and not yet measured on a GPU: benchmarks/gpu_check.sh compares);
+        jax's own threefry keys, whose hash jax already emits unrolled there."""
         backend = backend or jax.default_backend()
         if backend == "cpu":
-            return Tuning(gae_unroll=1, flat_optimizer=True)
-        return Tuning(gae_unroll=16, flat_optimizer=False)
+            return Tuning(gae_unroll=1, flat_optimizer=True, unrolled_prng=True)
+        return Tuning(gae_unroll=16, flat_optimizer=False, unrolled_prng=False)

@@ -1,0 +1,78 @@
+"""prng.UNROLLED keys give exactly the bits of jax's default keys, so training with them
+(Tuning.unrolled_prng, the CPU default) learns exactly what it learned without them."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxppo import PPOConfig, make_train
+from purejaxppo.checkpoint import from_host, to_host
+from purejaxppo.prng import UNROLLED, as_unrolled, threefry2x32
+from purejaxppo.tuning import Tuning
+
+DRAWS = {
+    "split": lambda k: jax.random.key_data(jax.random.split(k, (3, 5))),
+    "fold_in": lambda k: jax.random.key_data(jax.random.fold_in(k, 4_000_000_007)),
+    "bits8": lambda k: jax.random.bits(k, (17,), jnp.uint8),
+    "bits16": lambda k: jax.random.bits(k, (3, 7), jnp.uint16),
+    "bits32": lambda k: jax.random.bits(k, (1001,)),
+    "uniform": lambda k: jax.random.uniform(k, (4, 3), minval=-0.05, maxval=0.05),
+    "normal": lambda k: jax.random.normal(k, (257,)),
+    "gumbel": lambda k: jax.random.gumbel(k, (128, 4, 2)),
+    "randint": lambda k: jax.random.randint(k, (9,), 0, 1000),
+    "permutation": lambda k: jax.random.permutation(k, 100),
+    "choice": lambda k: jax.random.choice(k, 10, (5,), p=jnp.arange(10.0) / 45),
+}
+
+
+@pytest.mark.parametrize("draw", sorted(DRAWS))
+def test_same_bits_as_jax_default_keys(draw):
+    fn = DRAWS[draw]
+    for seed in (0, 7, 2**31 - 1):
+        key = jax.random.key(seed)
+        np.testing.assert_array_equal(fn(key), fn(as_unrolled(key)))
+    batched = jax.jit(jax.vmap(fn))
+    keys = jax.random.split(jax.random.key(1), 4)
+    np.testing.assert_array_equal(batched(keys), batched(as_unrolled(keys)))
+
+
+def test_hash_matches_jax_threefry_on_known_input():
+    # The Random123 known-answer vector for Threefry-2x32-20: key (0, 0), counter (0, 0).
+    y1, y2 = threefry2x32(jnp.uint32(0), jnp.uint32(0), jnp.uint32(0), jnp.uint32(0))
+    assert (int(y1), int(y2)) == (0x6B200159, 0x99BA4EFE)
+    raw = jax.extend.random.threefry_2x32(
+        jnp.array([123, 456], jnp.uint32), jnp.arange(6, dtype=jnp.uint32)
+    )
+    y1, y2 = threefry2x32(jnp.uint32(123), jnp.uint32(456), jnp.arange(3, dtype=jnp.uint32),
+                          jnp.arange(3, 6, dtype=jnp.uint32))  # fmt: skip
+    np.testing.assert_array_equal(raw, jnp.concatenate([y1, y2]))
+
+
+def test_raw_keys_and_checkpoints_keep_their_kind():
+    raw = jax.random.PRNGKey(3)
+    np.testing.assert_array_equal(
+        jax.random.uniform(raw, (4,)), jax.random.uniform(as_unrolled(raw), (4,))
+    )
+    tree = {"a": as_unrolled(jax.random.split(jax.random.key(0), 2)), "b": jax.random.key(1)}
+    back = from_host(to_host(tree), jax.eval_shape(lambda: tree))
+    assert jax.random.key_impl(back["a"]) == UNROLLED
+    assert back["b"].dtype == tree["b"].dtype
+    for name in tree:
+        np.testing.assert_array_equal(
+            jax.random.key_data(back[name]), jax.random.key_data(tree[name])
+        )
+
+
+def test_training_with_unrolled_keys_is_bit_identical():
+    config = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4, num_minibatches=2)
+    runs = [
+        jax.jit(jax.vmap(make_train(config, tuning=Tuning(unrolled_prng=unrolled)), (0, None)))(
+            jax.random.split(jax.random.key(0), 2), config.hparams
+        )
+        for unrolled in (False, True)
+    ]
+    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
