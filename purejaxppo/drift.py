@@ -40,11 +40,18 @@ def drift(phi: dict[str, jax.Array], ratio: jax.Array, advantage: jax.Array) -> 
     return jax.nn.relu(_hidden_sum(phi, features(ratio, advantage)) - _hidden_sum(phi, at_one))
 
 
+def drift_objective_terms(
+    phi: dict[str, jax.Array], ratio: jax.Array, advantage: jax.Array
+) -> jax.Array:
+    """-(r A - drift(r, A; phi)) per sample [...]: the loss is their mean."""
+    return drift(phi, ratio, advantage) - ratio * advantage
+
+
 def drift_objective_loss(
     phi: dict[str, jax.Array], ratio: jax.Array, advantage: jax.Array
 ) -> jax.Array:
     """-E[r A - drift(r, A; phi)] over [B] samples (a loss, to be minimised)."""
-    return -jnp.mean(ratio * advantage - drift(phi, ratio, advantage))
+    return jnp.mean(drift_objective_terms(phi, ratio, advantage))
 
 
 def clip_drift_params(clip_eps: float, hidden: int) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purejaxppo.drift import drift_objective_loss
+from purejaxppo.drift import drift_objective_terms
 from purejaxppo.hparams import HyperParams
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, unroll
 
@@ -52,22 +52,37 @@ class LossInfo:
     grad_norm: jax.Array | None = None  # global norm of the gradient (set by the update)
 
 
-def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
-    """-E[min(r A, clip(r, 1 - eps, 1 + eps) A)] over [B] samples (a loss, to be minimised)."""
+def clipped_surrogate_terms(
+    ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array
+) -> jax.Array:
+    """-min(r A, clip(r, 1 - eps, 1 + eps) A) per sample [...]: the loss is their mean."""
     unclipped = ratio * advantage
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantage
-    return -jnp.mean(jnp.minimum(unclipped, clipped))
+    return -jnp.minimum(unclipped, clipped)
+
+
+def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
+    """-E[min(r A, clip(r, 1 - eps, 1 + eps) A)] over [B] samples (a loss, to be minimised)."""
+    return jnp.mean(clipped_surrogate_terms(ratio, advantage, clip_eps))
+
+
+def value_loss_terms(
+    value: jax.Array, old_value: jax.Array, target: jax.Array, clip_eps: jax.Array, clip: bool
+) -> jax.Array:
+    """0.5 (V - target)^2 per sample [...]; with `clip`, the max with that of V clipped to
+    old +- eps. The value loss is their mean."""
+    squared = (value - target) ** 2
+    if clip:
+        clipped_value = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
+        squared = jnp.maximum(squared, (clipped_value - target) ** 2)
+    return 0.5 * squared
 
 
 def value_loss(
     value: jax.Array, old_value: jax.Array, target: jax.Array, clip_eps: jax.Array, clip: bool
 ) -> jax.Array:
     """0.5 * E[(V - target)^2]; with `clip`, the max with the loss of V clipped to old +- eps."""
-    squared = (value - target) ** 2
-    if not clip:
-        return 0.5 * jnp.mean(squared)
-    clipped_value = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
-    return 0.5 * jnp.mean(jnp.maximum(squared, (clipped_value - target) ** 2))
+    return jnp.mean(value_loss_terms(value, old_value, target, clip_eps, clip))
 
 
 def normalize_advantage(advantage: jax.Array) -> jax.Array:
@@ -90,20 +105,27 @@ def ppo_loss(
     advantage = normalize_advantage(batch.advantage) if norm_adv else batch.advantage
 
     if hparams.drift is None:
-        policy_loss = clipped_surrogate(ratio, advantage, hparams.clip_eps)
+        policy_terms = clipped_surrogate_terms(ratio, advantage, hparams.clip_eps)
     else:
-        policy_loss = drift_objective_loss(hparams.drift, ratio, advantage)
-    v_loss = value_loss(value, batch.value, batch.target, hparams.clip_eps, clip_vloss)
-    entropy = jnp.mean(policy.entropy())
-    total = policy_loss + hparams.vf_coef * v_loss - hparams.ent_coef * entropy
-
-    info = LossInfo(
-        policy_loss=policy_loss,
-        value_loss=v_loss,
-        entropy=entropy,
-        approx_kl=jax.lax.stop_gradient(jnp.mean((ratio - 1.0) - log_ratio)),
-        clip_fraction=jax.lax.stop_gradient(
-            jnp.mean((jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32))
-        ),
+        policy_terms = drift_objective_terms(hparams.drift, ratio, advantage)
+    value_terms = value_loss_terms(value, batch.value, batch.target, hparams.clip_eps, clip_vloss)
+    approx_kl_terms = (ratio - 1.0) - log_ratio  # k3 estimator
+    clipped = (jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)
+    # The five means as one reduction over the samples: each mean on its own costs its own
+    # kernels at every minibatch step, which is what one seed's update waits on.
+    terms = jnp.stack(
+        [
+            policy_terms,
+            value_terms,
+            policy.entropy(),
+            jax.lax.stop_gradient(approx_kl_terms),
+            jax.lax.stop_gradient(clipped),
+        ],
+        axis=-1,
     )
+    policy_loss, v_loss, entropy, approx_kl, clip_fraction = jnp.mean(
+        terms.reshape((-1, terms.shape[-1])), axis=0
+    )
+    total = policy_loss + hparams.vf_coef * v_loss - hparams.ent_coef * entropy
+    info = LossInfo(policy_loss, v_loss, entropy, approx_kl, clip_fraction)
     return total, info

@@ -24,6 +24,7 @@ from purejaxppo.loss import Batch, LossInfo, ppo_loss
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic
 
 ADAM_EPS = 1e-5
+INFO_TREE = jax.tree.structure(LossInfo(*[0.0] * 6))  # a LossInfo with its grad_norm set
 
 
 def make_optimizer(
@@ -124,14 +125,16 @@ def make_update(
             grads, info = grad_fn(carried_params, take(batch, index))
             info = info.replace(grad_norm=optax.tree.norm(grads))
             updates, opt_state = optimizer.update(grads, opt_state, carried_params)
-            return (optax.apply_updates(carried_params, updates), opt_state), info
+            # One stacked output instead of one per diagnostic: one write per step.
+            return (optax.apply_updates(carried_params, updates), opt_state), jnp.stack(
+                jax.tree.leaves(info)
+            )
 
-        (carried, opt_state), infos = jax.lax.scan(
+        (carried, opt_state), stacked = jax.lax.scan(
             minibatch_step, (carried, opt_state), minibatch_indices(key)
         )
-        infos = jax.tree.map(
-            lambda x: x.reshape((config.update_epochs, num_minibatches, *x.shape[1:])), infos
-        )
+        stacked = stacked.reshape((config.update_epochs, num_minibatches, -1))
+        infos = jax.tree.unflatten(INFO_TREE, list(jnp.moveaxis(stacked, -1, 0)))
         return unravel(carried), opt_state, infos
 
     return update
