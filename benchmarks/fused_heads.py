@@ -11,7 +11,8 @@ parameter difference after the steps). Each variant runs 16 minibatch steps of a
     python benchmarks/fused_heads.py --seeds 1 64
 
 `separate` is what purejaxppo does; `fused` fuses every layer, `first` only the first (no
-zeros). A ratio > 1 means the variant is faster than `separate`. The device is named; timings
+zeros), `stacked` runs the two hidden stacks as one batched matmul per layer (a leading axis of
+2, no zeros). A ratio > 1 means the variant is faster than `separate`. The device is named; timings
 are medians of alternating rounds in one process.
 """
 
@@ -77,6 +78,17 @@ def first(params: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return actor, mlp(params["critic"][1:], h[..., HIDDEN:])[..., 0]
 
 
+def stacked(params: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Both hidden stacks as one batched matmul per layer (a leading axis of 2, no zeros)."""
+    h = x[None]
+    for a, c in zip(params["actor"][:-1], params["critic"][:-1], strict=True):
+        w, b = jnp.stack([a["w"], c["w"]]), jnp.stack([a["b"], c["b"]])
+        h = jnp.tanh(jnp.einsum("n...i,nio->n...o", jnp.broadcast_to(h, (2, *h.shape[1:])), w)
+                     + b[:, None, :])  # fmt: skip
+    actor, critic = params["actor"][-1], params["critic"][-1]
+    return h[0] @ actor["w"] + actor["b"], (h[1] @ critic["w"] + critic["b"])[..., 0]
+
+
 def loss(params: dict, batch: tuple, forward) -> jax.Array:
     obs, action, old_log_prob, advantage, target = batch
     logits, value = forward(params, obs)
@@ -105,7 +117,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     print(f"Device: {describe_device()}. {STEPS} minibatch steps of {ROWS} rows per call.")
-    variants = {"separate": separate, "fused": fused, "first": first}
+    variants = {"separate": separate, "fused": fused, "first": first, "stacked": stacked}
     for seeds in args.seeds:
         keys = jax.random.split(jax.random.key(0), seeds)
         params = jax.vmap(init)(keys) if seeds > 1 else init(keys[0])

@@ -3,7 +3,7 @@
 #   1. the side-by-side table against purejaxrl's ppo.py (1, 64, 1024 seeds x 5e5; 4096 x 1e5),
 #   2. 4096 seeds x 5e5 steps of ours alone (the "under 35 s" target),
 #   3. the stage breakdown at 1, 64 and 4096 seeds with the backend's tuning and each variant
-#      of it (flat vs per-leaf optimizer, GAE unrolled or not),
+#      of it (flat vs per-leaf optimizer, GAE unrolled or not, prng.UNROLLED keys or jax's),
 #   4. one seed with XLA's command buffers (CUDA graphs) extended to loops,
 #   5. actor and critic in one fused pass vs two (benchmarks/fused_heads.py; slower on the CPU).
 #
@@ -42,7 +42,7 @@ echo "== 2. ours alone, $BIGSEEDS seeds x $TOTAL steps" | tee -a "$log"
 $PY "$PEERS/side_by_side.py" ppo $BIGSEEDS $TOTAL 2>&1 | tail -n 1 | tee -a "$log"
 
 echo "== 3. stages" | tee -a "$log"
-for tuning in '' '{"flat_optimizer": true}' '{"gae_unroll": 1}'; do
+for tuning in '' '{"flat_optimizer": true}' '{"gae_unroll": 1}' '{"unrolled_prng": true}'; do
   $PY benchmarks/stages.py --seeds $STAGE_SEEDS --repeats $REPEATS ${tuning:+--tuning "$tuning"} \
     --label "tuning ${tuning:-default}" --out /tmp/stages.md --json /tmp/stages.json >>"$log" 2>&1
   cat /tmp/stages.md >>"$OUT/stages.md"; echo >>"$OUT/stages.md"

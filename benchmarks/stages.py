@@ -21,6 +21,7 @@ decides speed when the work per kernel is tiny (one seed, or any seed count on a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import time
@@ -154,7 +155,9 @@ def measure(env_id: str, seeds: int, repeats: int, tuning: dict | None = None) -
     if tuning and "tuning" in inspect.signature(make_train_functions).parameters:
         from purejaxppo.tuning import Tuning
 
-        f = make_train_functions(config, tuning=Tuning(**tuning))
+        # Only the named fields change: the others keep this backend's defaults.
+        chosen = dataclasses.replace(Tuning.for_backend(), **tuning)
+        f = make_train_functions(config, tuning=chosen)
     else:
         f = make_train_functions(config)
     hparams = config.hparams
