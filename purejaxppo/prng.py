@@ -92,6 +92,13 @@ UNROLLED = define_prng_impl(
 )
 
 
+def reproduces_default() -> bool:
+    """Whether `UNROLLED` keys give the bits of jax's default keys right now: they follow the
+    counter layout of `jax_threefry_partitionable`, jax's default since 0.5 (a user may turn
+    it off)."""
+    return bool(jax.config.jax_threefry_partitionable)
+
+
 def as_unrolled(key: jax.Array) -> jax.Array:
     """`key` (a typed threefry key or a raw uint32 [2] key) as an `UNROLLED` key."""
     data = key if jnp.issubdtype(key.dtype, jnp.unsignedinteger) else jax.random.key_data(key)

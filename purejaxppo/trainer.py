@@ -24,7 +24,7 @@ from purejaxppo.hparams import HyperParams
 from purejaxppo.loss import Batch, LossInfo
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.normalization import RunningMeanStd
-from purejaxppo.prng import as_unrolled
+from purejaxppo.prng import as_unrolled, reproduces_default
 from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
 from purejaxppo.schedules import at_update
 from purejaxppo.tuning import Tuning
@@ -137,7 +137,7 @@ def make_train_functions(
     def init(key: jax.Array) -> TrainState:
         # Every key the state carries (the env's too) derives from this one, so it keeps one
         # kind throughout; UNROLLED keys give the same bits as the caller's.
-        key = as_unrolled(key) if tuning.unrolled_prng else key
+        key = as_unrolled(key) if tuning.unrolled_prng and reproduces_default() else key
         params_key, env_key, loop_key = jax.random.split(key, 3)
         env_loop = env_reset(env_key)
         params = init_params(params_key)

@@ -66,13 +66,16 @@ def test_raw_keys_and_checkpoints_keep_their_kind():
         )
 
 
-def test_training_with_unrolled_keys_is_bit_identical():
+@pytest.mark.parametrize("partitionable", [True, False])
+def test_training_with_unrolled_keys_is_bit_identical(partitionable):
+    # With jax's other counter layout the trainer keeps jax's keys (UNROLLED would differ).
     config = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4, num_minibatches=2)
-    runs = [
-        jax.jit(jax.vmap(make_train(config, tuning=Tuning(unrolled_prng=unrolled)), (0, None)))(
-            jax.random.split(jax.random.key(0), 2), config.hparams
-        )
-        for unrolled in (False, True)
-    ]
+    with jax.threefry_partitionable(partitionable):
+        runs = [
+            jax.jit(jax.vmap(make_train(config, tuning=Tuning(unrolled_prng=u)), (0, None)))(
+                jax.random.split(jax.random.key(0), 2), config.hparams
+            )
+            for u in (False, True)
+        ]
     for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
         np.testing.assert_array_equal(a, b)
