@@ -111,8 +111,8 @@ def ppo_loss(
     value_terms = value_loss_terms(value, batch.value, batch.target, hparams.clip_eps, clip_vloss)
     approx_kl_terms = (ratio - 1.0) - log_ratio  # k3 estimator
     clipped = (jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)
-    # The five means as one reduction over the samples: each mean on its own costs its own
-    # kernels at every minibatch step, which is what one seed's update waits on.
+    # The five means as one reduction over the samples: taken one by one, each is its own
+    # reduction kernels at every minibatch step (a launch each on a GPU; BENCHMARKS.md).
     terms = jnp.stack(
         [
             policy_terms,

@@ -6,7 +6,7 @@ nested loop of some twenty small kernels per call; the auto-reset's `env.reset` 
 env step. `UNROLLED` is a jax PRNG implementation with the same algorithm and the same counter
 layout as jax's default (`jax_threefry_partitionable`, the default since jax 0.5), written as
 straight-line uint32 arithmetic that XLA fuses into one kernel. Its keys give **the same bits**
-as jax's default keys (tests/test_prng.py checks split, fold_in and random bits of every width),
+as jax's default keys (tests/test_prng.py checks split, fold_in, 8/16/32-bit draws, training),
 so switching a training run to them changes its speed and compile time, not what it learns.
 
 `as_unrolled(key)` reinterprets a key (typed or raw uint32) as an `UNROLLED` key; `wrap_like`
@@ -57,7 +57,8 @@ def _counters(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
 
 
 def _seed(seed: jax.Array) -> jax.Array:
-    return jax.random.key_data(jax.random.key(seed))
+    # Threefry seeding is a bit cast, no hash: jax's own is the same function.
+    return jax.random.key_data(jax.random.key(seed, impl="threefry2x32"))
 
 
 def _split(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:

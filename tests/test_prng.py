@@ -51,6 +51,14 @@ def test_hash_matches_jax_threefry_on_known_input():
     np.testing.assert_array_equal(raw, jnp.concatenate([y1, y2]))
 
 
+def test_seeding_matches_jax():
+    for seed in (0, 5, 2**31 - 1):
+        np.testing.assert_array_equal(
+            jax.random.key_data(jax.random.key(seed, impl=UNROLLED)),
+            jax.random.key_data(jax.random.key(seed)),
+        )
+
+
 def test_raw_keys_and_checkpoints_keep_their_kind():
     raw = jax.random.PRNGKey(3)
     np.testing.assert_array_equal(
