@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import define_prng_impl
 
+from purejaxppo.errors import as_key
+
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)  # Threefry's key-schedule constant
 
@@ -102,8 +104,7 @@ def reproduces_default() -> bool:
 
 def as_unrolled(key: jax.Array) -> jax.Array:
     """`key` (a typed threefry key or a raw uint32 [2] key) as an `UNROLLED` key."""
-    data = key if jnp.issubdtype(key.dtype, jnp.unsignedinteger) else jax.random.key_data(key)
-    return jax.random.wrap_key_data(data, impl=UNROLLED)
+    return jax.random.wrap_key_data(jax.random.key_data(as_key(key)), impl=UNROLLED)
 
 
 @functools.cache

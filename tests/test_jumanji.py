@@ -13,9 +13,10 @@ pytest.importorskip("jumanji")  # the jumanji extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import check_fits, describe_env, describe_env_id, make_batched_step, make_env
+from purejaxppo.envs import check_fits, describe_env, describe_env_id, make_env
 from purejaxppo.jumanji_env import REFUSED, JumanjiEnvironment, jumanji_env_names, trainable_names
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
+from tests.auto_reset import auto_reset_steps
 
 
 def test_ids_spaces_and_errors():
@@ -100,42 +101,26 @@ def test_termination_truncation_and_the_final_observation():
 
     limit = 8
     env = JumanjiEnvironment("Maze-v0", generator=RandomGenerator(5, 5), time_limit=limit)
-    params = env.default_params
-    num_envs = 64
-    keys = jax.random.split(jax.random.key(0), num_envs)
-    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
 
-    batched = make_batched_step(env, params, 1, num_envs)  # the rollout's auto-reset step
+    def legal_random(key, obs, state):
+        return jax.random.categorical(key, jnp.where(obs[:, -4:] > 0.5, 0.0, -1e9))
 
-    @jax.jit
-    def step(key, obs, state):
-        action_key, step_key = jax.random.split(key)
-        legal = obs[:, -4:] > 0.5
-        actions = jax.random.categorical(action_key, jnp.where(legal, 0.0, -1e9))
-        out = batched.step(batched.keys(step_key)[0], state, actions)
-        ended = jax.vmap(lambda s, a: env._env.step(s.inner.state, a)[1])(state, actions)
-        return out, ended
-
-    lengths = np.zeros(num_envs, int)
     seen = {"terminated": 0, "truncated": 0}
-    for t in range(40):
-        (obs, new_state, reward, terminated, truncated, info), ended = step(
-            jax.random.key(t + 1), obs, state
-        )
-        lengths += 1
-        terminated, truncated, reward = map(np.asarray, (terminated, truncated, reward))
+    for s in auto_reset_steps(
+        env, env.default_params, 64, 40, legal_random,
+        inner=jax.vmap(lambda s, a: env._env.step(s.inner.state, a)[1]),
+    ):  # fmt: skip
+        terminated, truncated = s.terminated, s.truncated
         assert not np.any(terminated & truncated)
-        np.testing.assert_array_equal(truncated, (lengths == limit) & ~terminated)
-        np.testing.assert_array_equal(reward > 0, terminated)  # reaching the target ends it
+        np.testing.assert_array_equal(truncated, (s.length == limit) & ~terminated)
+        np.testing.assert_array_equal(s.reward > 0, terminated)  # reaching the target ends it
         done = terminated | truncated
         np.testing.assert_array_equal(
-            info["final_observation"], jax.vmap(env._observe)(ended.observation)
+            s.info["final_observation"], jax.vmap(env._observe)(s.ended.observation)
         )
-        assert np.all(np.asarray(new_state.inner.state.step_count)[done] == 0)
+        assert np.all(np.asarray(s.new_state.inner.state.step_count)[done] == 0)
         seen["terminated"] += int(terminated.sum())
         seen["truncated"] += int(truncated.sum())
-        lengths[done] = 0
-        state = new_state
     assert seen["terminated"] > 0 and seen["truncated"] > 0
 
 

@@ -12,8 +12,9 @@ pytest.importorskip("mujoco_playground")  # the playground extra; `make test` in
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import describe_env_id, make_batched_step, make_env
+from purejaxppo.envs import describe_env_id, make_env
 from purejaxppo.playground_env import PlaygroundEnvironment, dm_control_names
+from tests.auto_reset import auto_reset_steps
 
 
 def test_ids_spaces_and_errors():
@@ -51,36 +52,25 @@ def test_termination_truncation_and_the_final_observation():
     params = env.default_params
     assert params.max_steps_in_episode == limit
     num_envs = 32
-    keys = jax.random.split(jax.random.key(0), num_envs)
-    _, state = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(keys, params)
 
-    batched = make_batched_step(env, params, 1, num_envs)  # the rollout's auto-reset step
+    def pick(key, obs, state):
+        return jax.random.uniform(key, (num_envs, 1), minval=-1.0, maxval=1.0)
 
-    @jax.jit
-    def step(key, state):
-        action_key, step_key = jax.random.split(key)
-        actions = jax.random.uniform(action_key, (num_envs, 1), minval=-1.0, maxval=1.0)
-        out = batched.step(batched.keys(step_key)[0], state, actions)
-        ended = jax.vmap(env._env.step)(state.inner, actions)
-        return out, ended
+    def inner(state, actions):
+        return jax.vmap(env._env.step)(state.inner, actions)
 
-    lengths = np.zeros(num_envs, int)
     seen = {"terminated": 0, "truncated": 0}
-    for t in range(24):
-        (_, new_state, reward, terminated, truncated, info), ended = step(jax.random.key(t), state)
-        lengths += 1
-        terminated, truncated = np.asarray(terminated), np.asarray(truncated)
-        np.testing.assert_array_equal(terminated, np.asarray(ended.done) > 0.5)
-        np.testing.assert_array_equal(truncated, lengths == limit)
-        np.testing.assert_allclose(reward, ended.reward)
+    for s in auto_reset_steps(env, params, num_envs, 24, pick, inner):
+        terminated, truncated = s.terminated, s.truncated
+        np.testing.assert_array_equal(terminated, np.asarray(s.ended.done) > 0.5)
+        np.testing.assert_array_equal(truncated, s.length == limit)
+        np.testing.assert_allclose(s.reward, s.ended.reward)
         done = terminated | truncated
-        np.testing.assert_array_equal(info["final_observation"], ended.obs)
-        assert np.all(np.asarray(new_state.time)[done] == 0)
-        assert np.all(np.asarray(new_state.inner.data.time)[done] == 0.0)
+        np.testing.assert_array_equal(s.info["final_observation"], s.ended.obs)
+        assert np.all(np.asarray(s.new_state.time)[done] == 0)
+        assert np.all(np.asarray(s.new_state.inner.data.time)[done] == 0.0)
         seen["terminated"] += int(terminated.sum())
         seen["truncated"] += int((truncated & ~terminated).sum())
-        lengths[done] = 0
-        state = new_state
     assert seen["terminated"] > 0 and seen["truncated"] > 0
 
 

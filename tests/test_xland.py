@@ -14,8 +14,9 @@ pytest.importorskip("xminigrid")  # the xminigrid extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import describe_env, make_batched_step, make_env
+from purejaxppo.envs import describe_env, make_env
 from purejaxppo.xland_env import XLandEnvironment
+from tests.auto_reset import auto_reset_steps
 
 GRID = "XLand-MiniGrid-R1-9x9"
 
@@ -63,49 +64,37 @@ def test_ids_and_errors(benchmark, monkeypatch):
 def test_a_trial_keeps_its_ruleset_across_episodes_then_terminates(benchmark):
     trials, max_steps = 3, 6
     env = XLandEnvironment(GRID, episodes_per_trial=trials, max_steps=max_steps)
-    params = env.default_params
     num_envs = 16
-    keys = jax.random.split(jax.random.key(0), num_envs)
-    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
-    assert np.all(np.asarray(obs[:, -7:]) == 0.0)  # no previous action or reward yet
-
-    batched = make_batched_step(env, params, 1, num_envs)  # the rollout's auto-reset step
-
-    @jax.jit
-    def step(key, state):
-        action_key, step_key = jax.random.split(key)
-        actions = jax.random.randint(action_key, (num_envs,), 0, 6)
-        out = batched.step(batched.keys(step_key)[0], state, actions)
-        return out, actions
-
-    steps_in_episode = np.zeros(num_envs, int)
+    steps = auto_reset_steps(
+        env, env.default_params, num_envs, 40,
+        pick=lambda key, obs, state: jax.random.randint(key, (num_envs,), 0, 6),
+    )  # fmt: skip
     episodes = np.zeros(num_envs, int)
-    goal = np.asarray(state.inner.ruleset.goal)
+    steps_in_episode = np.zeros(num_envs, int)
     ended_trials = 0
-    for t in range(40):
-        (obs, new_state, reward, terminated, truncated, info), actions = step(
-            jax.random.key(t + 1), state
-        )
-        obs, reward, terminated = map(np.asarray, (obs, reward, terminated))
-        assert not np.any(np.asarray(truncated))
+    for t, s in enumerate(steps):
+        if t == 0:
+            assert np.all(s.obs_before[:, -7:] == 0.0)  # no previous action or reward yet
+        terminated, reward = s.terminated, s.reward
+        assert not np.any(s.truncated)
         # The previous action and reward, except where a new trial has begun (none yet).
-        previous = np.concatenate([np.eye(6)[np.asarray(actions)], reward[:, None]], axis=1)
+        previous = np.concatenate([np.eye(6)[s.actions], reward[:, None]], axis=1)
         previous[terminated] = 0.0
-        np.testing.assert_array_equal(obs[:, -7:], previous)
-        np.testing.assert_array_equal(info["final_observation"][:, -1], reward)
+        np.testing.assert_array_equal(s.obs[:, -7:], previous)
+        np.testing.assert_array_equal(s.info["final_observation"][:, -1], reward)
         steps_in_episode += 1
         episode_ended = (reward > 0) | (steps_in_episode == max_steps)
         episodes += episode_ended
         np.testing.assert_array_equal(terminated, episodes == trials)
-        new_goal = np.asarray(new_state.inner.ruleset.goal)
+        goal = np.asarray(s.state.inner.ruleset.goal)
+        new_goal = np.asarray(s.new_state.inner.ruleset.goal)
         # The ruleset stays for the whole trial; a new trial has drawn its own.
         np.testing.assert_array_equal(new_goal[~terminated], goal[~terminated])
-        started = np.asarray(new_state.inner.timestep.state.step_num) == 0
+        started = np.asarray(s.new_state.inner.timestep.state.step_num) == 0
         np.testing.assert_array_equal(started, episode_ended)
         steps_in_episode[episode_ended] = 0
         episodes[terminated] = 0
         ended_trials += int(terminated.sum())
-        goal, state = new_goal, new_state
     assert ended_trials > 0
 
 

@@ -13,8 +13,9 @@ pytest.importorskip("xminigrid")  # the xminigrid extra; `make test` installs it
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.env_ids import parse_suite_id
-from purejaxppo.envs import describe_env_id, make_batched_step, make_env
+from purejaxppo.envs import describe_env_id, make_env
 from purejaxppo.xminigrid_env import XMiniGridEnvironment, xminigrid_env_names
+from tests.auto_reset import auto_reset_steps
 
 ROOM = "xminigrid:MiniGrid-Empty-5x5"
 
@@ -32,41 +33,24 @@ def test_ids_spaces_and_errors():
 
 def test_termination_truncation_and_the_final_observation():
     env = XMiniGridEnvironment("MiniGrid-Empty-5x5", max_steps=16)  # short episodes
-    params = env.default_params
-    num_envs, steps = 64, 64
-    keys = jax.random.split(jax.random.key(0), num_envs)
-    _, state = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
-
-    batched = make_batched_step(env, params, 1, num_envs)  # the rollout's auto-reset step
-
-    @jax.jit
-    def step(key, state):
-        action_key, step_key = jax.random.split(key)
-        actions = jax.random.randint(action_key, (num_envs,), 0, 6)
-        out = batched.step(batched.keys(step_key)[0], state, actions)
-        ended = jax.vmap(lambda s, a: env._env.step(env._params, s.inner, a))(state, actions)
-        return out, ended
-
-    lengths = np.zeros(num_envs, int)
+    num_envs = 64
     seen = {"terminated": 0, "truncated": 0}
-    for t in range(steps):
-        (_, new_state, reward, terminated, truncated, info), ended = step(
-            jax.random.key(t + 1), state
-        )
-        lengths += 1
-        terminated, truncated, reward = map(np.asarray, (terminated, truncated, reward))
+    for s in auto_reset_steps(
+        env, env.default_params, num_envs, 64,
+        pick=lambda key, obs, state: jax.random.randint(key, (num_envs,), 0, 6),
+        inner=jax.vmap(lambda s, a: env._env.step(env._params, s.inner, a)),
+    ):  # fmt: skip
+        terminated, truncated = s.terminated, s.truncated
         assert not np.any(terminated & truncated)
-        np.testing.assert_array_equal(truncated, (lengths == 16) & ~terminated)
-        assert np.all(reward[terminated] > 0) and np.all(reward[~terminated] == 0)
+        np.testing.assert_array_equal(truncated, (s.length == 16) & ~terminated)
+        assert np.all(s.reward[terminated] > 0) and np.all(s.reward[~terminated] == 0)
         done = terminated | truncated
         # The final observation is the ended state's; the next observation a fresh episode's.
-        np.testing.assert_array_equal(info["final_observation"], env._observe(ended))
-        assert np.all(np.asarray(new_state.inner.state.step_num)[done] == 0)
-        assert np.all(np.asarray(new_state.time)[done] == 0)
+        np.testing.assert_array_equal(s.info["final_observation"], env._observe(s.ended))
+        assert np.all(np.asarray(s.new_state.inner.state.step_num)[done] == 0)
+        assert np.all(np.asarray(s.new_state.time)[done] == 0)
         seen["terminated"] += int(terminated.sum())
         seen["truncated"] += int(truncated.sum())
-        lengths[done] = 0
-        state = new_state
     assert seen["terminated"] > 0 and seen["truncated"] > 0
 
 
