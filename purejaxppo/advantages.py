@@ -25,7 +25,7 @@ def compute_gae(
     time-limit truncation still bootstraps from V(final observation) but nothing leaks into the
     next episode.
 
-        delta_t  = r_t + gamma * (1 - terminated_t) * next_values_t - values_t
+        delta_t  = r_t + gamma * (0 if terminated_t else next_values_t) - values_t
         A_t      = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
         target_t = A_t + values_t
 
@@ -34,7 +34,9 @@ def compute_gae(
     """
     chex.assert_equal_shape([rewards, values, next_values, terminated, done])
     dtype = values.dtype
-    deltas = rewards + gamma * (1.0 - terminated.astype(dtype)) * next_values - values
+    # A select, not a product with (1 - terminated): 0 * NaN is NaN, and a simulation that blew
+    # up and terminated would otherwise send NaN back through every earlier advantage.
+    deltas = rewards + gamma * jnp.where(terminated, 0.0, next_values) - values
     decay = gamma * gae_lambda * (1.0 - done.astype(dtype))
 
     def backward(next_advantage: jax.Array, step: tuple[jax.Array, jax.Array]):

@@ -31,11 +31,21 @@ class BatchedTraining:
     functions: TrainFunctions
     progress: ProgressFn | None = None
     progress_every: int = DEFAULT_PROGRESS_EVERY
+    key_impl: Any = None  # the PRNG impl of the runs' key data (None: jax's default)
+
+    def keys(self, key_data: jax.Array) -> jax.Array:
+        """Raw key data [R, W] (the engine's inputs are host arrays) as typed keys [R]."""
+        return jax.random.wrap_key_data(key_data, impl=self.key_impl)
+
+    def fold_in(self, key_data: jax.Array, data: jax.Array) -> jax.Array:
+        """Each run's key [R, W] folded with `data` (e.g. a generation's index), as key data."""
+        keys = jax.vmap(jax.random.fold_in, (0, None))(self.keys(key_data), data)
+        return jax.random.key_data(keys)
 
     def init(self, key_data: jax.Array) -> TrainState:
-        """R runs started from raw key data [R, ...]; runs start alike whatever their
+        """R runs started from raw key data [R, W]; runs start alike whatever their
         hyperparameters, which enter only with the updates."""
-        return jax.vmap(lambda kd: self.functions.init(jax.random.wrap_key_data(kd)))(key_data)
+        return jax.vmap(self.functions.init)(self.keys(key_data))
 
     def _step(self, states: TrainState, hparams: HyperParams, done: jax.Array):
         """One update of every run; `done` (a replicated scalar, not read from the runs' own

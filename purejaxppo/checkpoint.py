@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def host_like(abstract: Any) -> Any:
 
 def from_host(host: Any, abstract: Any) -> Any:
     """Inverse of `to_host`: wraps key data back into keys where `abstract` has keys."""
-    return jax.tree.map(lambda h, a: wrap_like(h, a.dtype) if _is_key(a) else h, host, abstract)
+    return jax.tree.map(lambda h, a: wrap_like(h, a) if _is_key(a) else h, host, abstract)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -59,14 +60,29 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def remove_partial(directory: Path) -> None:
+    """Remove the half-written checkpoints a process stopped mid-write left (orbax writes each
+    aside, under a temporary name, and renames it when complete)."""
+    for kind in ("state", "chunks"):
+        for partial in (directory / kind).glob("*.orbax-checkpoint-tmp*"):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def holds_checkpoints(directory: Path) -> bool:
+    """Whether `directory` holds a saved carry or a finished chunk: progress a resume needs."""
+    return any(p.is_file() for kind in ("state", "chunks") for p in (directory / kind).rglob("*"))
+
+
 class RunCheckpoints:
-    """Save and restore the engine's progress in `directory`."""
+    """Save and restore the engine's progress in `directory` (one writer at a time: the command
+    line holds the run directory's lock)."""
 
     enabled = True
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory).absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
+        remove_partial(self.directory)
         self._manager = ocp.CheckpointManager(
             self.directory / "state",
             options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False),
@@ -78,6 +94,12 @@ class RunCheckpoints:
         directory of other runs, or one that ran on another number of devices."""
         path = self.directory / "fingerprint.json"
         if not path.exists():
+            if holds_checkpoints(self.directory):
+                raise ConfigError(
+                    f"{str(path)!r} is missing, so nothing says which runs the checkpoints in "
+                    f"{str(self.directory)!r} belong to. Fix: restore the file from a backup, "
+                    "or delete the checkpoints to train these runs from the start."
+                )
             return None
         try:
             recorded = json.loads(path.read_text())

@@ -2,19 +2,23 @@
 run directory, call the library, write the results (through `results`) and print a summary.
 
 Nothing is created before every argument has been checked; a run directory is created
-exclusively, and removed again if the command fails before it saved anything worth resuming.
+exclusively, held by one process at a time (`rundirs.locked`), and removed again only if the
+command fails before it saved anything worth resuming.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from purejaxppo import results, rundirs
+from purejaxppo.checkpoint import holds_checkpoints, remove_partial
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, check_positive_int
 from purejaxppo.interrupt import Interrupted
@@ -51,17 +55,32 @@ def _name_of(command: Any) -> str:
     return next(name for name, kind in COMMANDS.items() if type(command) is kind)
 
 
+def resume_hint(directory: Path) -> str:
+    return f"purejaxppo resume {shlex.quote(str(directory))}"
+
+
 def _guarded(directory: Path, resuming: bool, work: Callable[[], int]) -> int:
-    """Run `work`; on Ctrl-C or SIGTERM say how to resume; on a failure of a new run that saved
-    no checkpoint, remove its directory so that nothing half-written is left."""
+    """Run `work` holding the directory's lock; on Ctrl-C or SIGTERM say how to resume; on a
+    failure of a new run that saved nothing, remove its directory. A directory whose
+    checkpoints hold anything is never removed: they are what a resume continues from."""
     try:
-        return work()
-    except Interrupted as stop:
-        print(f"\ninterrupted; checkpoint saved. Continue with: purejaxppo resume {directory}")
-        return 128 + stop.signum
+        with rundirs.locked(directory):
+            return work()
+    except KeyboardInterrupt as stop:  # Interrupted, or Ctrl-C outside the training loop
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        checkpoints = directory / "checkpoints"
+        remove_partial(checkpoints)
+        if isinstance(stop, Interrupted) and stop.saved:
+            print(f"\ninterrupted; checkpoint saved. Continue with: {resume_hint(directory)}")
+        elif resuming or holds_checkpoints(checkpoints):
+            print(f"\ninterrupted; the last checkpoint is kept. Continue with: "
+                  f"{resume_hint(directory)}")  # fmt: skip
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+            print("\ninterrupted before anything was saved; nothing is left behind.")
+        return 128 + signum
     except BaseException:
-        saved = directory / "checkpoints" / "state"
-        if not resuming and not (saved.exists() and any(saved.iterdir())):
+        if not resuming and not holds_checkpoints(directory / "checkpoints"):
             shutil.rmtree(directory, ignore_errors=True)
         raise
 
@@ -129,8 +148,9 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
     def work() -> int:
         result = train(command.config, num_seeds=command.num_seeds, key=command.seed,
                        **_train_options(command, directory))  # fmt: skip
-        results.write_train(result, directory)
+        summary = results.write_train(result, directory)
         _track(command, result, directory)
+        results.finish(directory, summary)
         _print_run(result, directory)
         return _divergence(result.summary(), result.num_runs)
 
@@ -153,8 +173,9 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
             num_samples=command.num_samples, key=command.seed,
             **_train_options(command, directory),
         )  # fmt: skip
-        results.write_sweep(result, directory)
+        summary = results.write_sweep(result, directory)
         _track(command, result.result, directory)
+        results.finish(directory, summary)
         shown = result.configs.sort_values("mean", ascending=False).head(10)
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         best = ", ".join(f"{n}={result.best[n]:.4g}" for n in result.names)
@@ -182,8 +203,8 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
     def work() -> int:
         result = pbt(command.config, progress=not command.quiet,
                      checkpoint_dir=directory / "checkpoints", **options)  # fmt: skip
-        results.write_pbt(result, directory)
-        summary = results.pbt_summary(result)
+        summary = results.write_pbt(result, directory)
+        results.finish(directory, summary)
         low, high = summary["final_return_ci95"]
         print(f"{command.config.env_id}: PBT, {command.population} members, "
               f"{summary['generations']} generations")  # fmt: skip
@@ -217,8 +238,8 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
     def work() -> int:
         result = es(command.config, progress=not command.quiet,
                     checkpoint_dir=directory / "checkpoints", **options)  # fmt: skip
-        results.write_es(result, directory)
-        summary = results.es_summary(result)
+        summary = results.write_es(result, directory)
+        results.finish(directory, summary)
         print(f"{command.config.env_id}: {result.strategy}, {command.population} members x "
               f"{command.num_seeds} seeds, {command.generations} generations "
               f"({summary['generations_per_minute']:.2f} per minute)")  # fmt: skip
@@ -251,16 +272,21 @@ def _describe(setting: dict[str, Any]) -> str:
 
 def run_resume(command: ResumeCommand) -> int:
     record = rundirs.read_json(command.run_dir / "run.json")
-    if (command.run_dir / "summary.json").exists():
-        print(f"{command.run_dir}: this run has finished; there is nothing to resume.")
-        return 0
-    name = record.pop("command", None)
+    name = record.get("command")
     runners = {"train": run_train, "sweep": run_sweep, "pbt": run_pbt, "es": run_es}
     if name not in runners:
         raise ConfigError(
             f"{str(command.run_dir / 'run.json')!r}: command={name!r} cannot be resumed. Fix: "
             "pass a directory of purejaxppo train, sweep, pbt or es."
         )
+    missing = results.missing_artefacts(command.run_dir, record)
+    if not missing:
+        print(f"{command.run_dir}: this run has finished; there is nothing to resume.")
+        return 0
+    if (command.run_dir / "summary.json").exists():
+        print(f"{command.run_dir}: finished, but {', '.join(missing)} missing; writing the "
+              "results again from the checkpoint.")  # fmt: skip
+    record.pop("command")
     try:
         config = PPOConfig(**record.pop("config"))
         again = COMMANDS[name](config=config, **{**record, "quiet": command.quiet})

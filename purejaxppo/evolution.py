@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxppo import engine
+from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
@@ -156,7 +156,8 @@ def es(
         segment_generations = 1 if checkpoint_dir is not None else generations
     segment_generations = min(segment_generations, generations)
     units = segment_lengths(generations, segment_generations)
-    search_key, seed_key, init_key = jax.random.split(as_key(key), 3)
+    impl = jax.random.key_impl(root := as_key(key))
+    search_key, seed_key, init_key = jax.random.split(root, 3)
     runs = population * num_seeds
     updates = config.num_updates
     tracker = progress if isinstance(progress, TrainingProgress) else TrainingProgress(
@@ -164,7 +165,7 @@ def es(
         bool(progress), updates_per_unit=updates,
     )  # fmt: skip
     training = BatchedTraining(
-        make_train_functions(config), tracker if progress else None, progress_every
+        make_train_functions(config), tracker if progress else None, progress_every, impl
     )
     base = config.hparams
     start_mean = jnp.asarray(encoding.start)
@@ -177,9 +178,7 @@ def es(
         hparams = jax.tree.map(
             lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (runs, *jnp.shape(v))), base
         ).replace(**values)
-        keys = jax.vmap(
-            lambda kd: jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(kd), index))
-        )(inputs["key"])
+        keys = training.fold_in(inputs["key"], index)
         parts, devices = split
         first = index * parts * updates
         metrics = training.fresh_runs(keys, hparams, first, updates, parts, devices)
@@ -250,7 +249,7 @@ def es(
             "num_seeds": num_seeds,
             "strategy": [ALIASES.get(strategy, strategy), std_init, repr(strategy_options)],
             "fitness": fitness_name,
-            "key": np.asarray(jax.random.key_data(as_key(key))).tolist(),
+            "key": prng.fingerprint(root),
         },
         progress=tracker if progress else Progress(),
     )

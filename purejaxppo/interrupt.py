@@ -9,11 +9,13 @@ from typing import Any
 
 
 class Interrupted(KeyboardInterrupt):
-    """Stopped by Ctrl-C or SIGTERM at a segment boundary, after saving a checkpoint."""
+    """Stopped by Ctrl-C or SIGTERM: at a segment boundary after saving a checkpoint
+    (`saved`), or at once by a second signal (the previous checkpoint stays as it was)."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, saved: bool = True) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.saved = saved
 
 
 class StopRequest:
@@ -26,7 +28,7 @@ class StopRequest:
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt
+            raise Interrupted(signum, saved=False)
         self.signum = signum
 
     def __enter__(self) -> StopRequest:

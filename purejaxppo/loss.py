@@ -107,7 +107,7 @@ def ppo_loss(
     if hparams.drift is None:
         policy_terms = clipped_surrogate_terms(ratio, advantage, hparams.clip_eps)
     else:
-        policy_terms = drift_objective_terms(hparams.drift, ratio, advantage)
+        policy_terms = drift_objective_terms(hparams.drift, log_ratio, advantage)
     value_terms = value_loss_terms(value, batch.value, batch.target, hparams.clip_eps, clip_vloss)
     approx_kl_terms = (ratio - 1.0) - log_ratio  # k3 estimator
     clipped = (jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)

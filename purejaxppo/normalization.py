@@ -37,10 +37,17 @@ class RunningMeanStd:
         )
 
     def update(self, batch: jax.Array, weights: jax.Array | None = None) -> RunningMeanStd:
-        """Fold in `batch` [N, *shape]; `weights` [N] of 0 or 1 leave rows out (at least one 1)."""
+        """Fold in `batch` [N, *shape]; `weights` [N] of 0 or 1 leave rows out (left-out rows
+        may hold anything, NaN included; with no row left, the statistics stay as they are)."""
         if weights is None:
-            weights = jnp.ones(batch.shape[:1], jnp.float32)
-        weights = weights.astype(jnp.float32)
+            return self._fold_in(batch, jnp.ones(batch.shape[:1], jnp.float32))
+        grow = (slice(None),) + (None,) * (batch.ndim - 1)
+        kept = weights.astype(bool)[grow]
+        # A select, not a product with the weight: 0 * NaN is NaN.
+        updated = self._fold_in(jnp.where(kept, batch, 0.0), weights.astype(jnp.float32))
+        return jax.tree.map(lambda new, old: jnp.where(jnp.any(kept), new, old), updated, self)
+
+    def _fold_in(self, batch: jax.Array, weights: jax.Array) -> RunningMeanStd:
         grow = (slice(None),) + (None,) * (batch.ndim - 1)
         batch_count = jnp.sum(weights)
         batch_mean = jnp.sum(weights[grow] * batch, axis=0) / batch_count

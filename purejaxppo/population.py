@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxppo import engine
+from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
@@ -159,7 +159,8 @@ def pbt(
     _check(config, population, interval, fraction, hparams)
     check_space(config, space)
     check_positive_int("checkpoint_every", checkpoint_every, 1)
-    sample_key, init_key, run_key = jax.random.split(as_key(key), 3)
+    root = as_key(key)
+    sample_key, init_key, run_key = jax.random.split(root, 3)
     if hparams is None:
         hparams = stack_settings(
             config, sample_settings(config, space, "random", population, sample_key)
@@ -170,7 +171,10 @@ def pbt(
         population, config.env_steps, config.batch_size, f"{config.env_id} PBT", bool(progress)
     )  # fmt: skip
     training = BatchedTraining(
-        make_train_functions(config), tracker if progress else None, progress_every
+        make_train_functions(config),
+        tracker if progress else None,
+        progress_every,
+        jax.random.key_impl(root),
     )
     counts = np.asarray(units, np.int32)
     last = len(units) - 1
@@ -219,7 +223,7 @@ def pbt(
             "population": population,
             "space": {k: repr(v) for k, v in space.items()},
             "interval": interval,
-            "key": np.asarray(jax.random.key_data(as_key(key))).tolist(),
+            "key": prng.fingerprint(root),
             "hparams": jax.tree.map(lambda v: np.asarray(v).tolist(), dataclasses.asdict(hparams)),
             "pbt": [fraction, list(perturb_factors), resample_probability],
         },

@@ -9,14 +9,18 @@ straight-line uint32 arithmetic that XLA fuses into one kernel. Its keys give **
 as jax's default keys (tests/test_prng.py checks split, fold_in, 8/16/32-bit draws, training),
 so switching a training run to them changes its speed and compile time, not what it learns.
 
-`as_unrolled(key)` reinterprets a key (typed or raw uint32) as an `UNROLLED` key; `wrap_like`
-turns key data back into keys of a given key dtype (checkpoints store key data).
+`UNROLLED` is an internal detail of the trainer's step: `to_unrolled(tree)` turns the threefry
+keys of a tree into `UNROLLED` keys (keys of any other impl stay as they are, so they train on
+their own stream), and `to_threefry(tree)` turns them back before anything leaves the step, so
+callers only ever hold keys of their own kind (orbax restores them, jax's every sampler accepts
+them). `wrap_like` turns key data back into keys of a given abstract key (checkpoints store key
+data).
 """
 
 from __future__ import annotations
 
-import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -59,8 +63,15 @@ def _counters(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
 
 
 def _seed(seed: jax.Array) -> jax.Array:
-    # Threefry seeding is a bit cast, no hash: jax's own is the same function.
-    return jax.random.key_data(jax.random.key(seed, impl="threefry2x32"))
+    # jax's threefry seeding: a bit cast of the (up to 64-bit) seed into two words, no hash. Not
+    # `jax.random.key(seed, impl="threefry2x32")`, which would add `jax_random_seed_offset` a
+    # second time (jax adds it before calling an impl's seed).
+    seed = jnp.asarray(seed)
+    if seed.dtype.itemsize == 8:
+        high = jax.lax.shift_right_logical(seed, jnp.asarray(32, seed.dtype))
+    else:
+        high = jnp.zeros_like(seed)
+    return jnp.stack([high.astype(jnp.uint32), seed.astype(jnp.uint32)])
 
 
 def _split(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -102,16 +113,59 @@ def reproduces_default() -> bool:
     return bool(jax.config.jax_threefry_partitionable)
 
 
+THREEFRY = "threefry2x32"
+
+
+def _is_key(leaf: Any) -> bool:
+    return hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _impl_name(key: Any) -> str:
+    return str(jax.random.key_impl(key))
+
+
 def as_unrolled(key: jax.Array) -> jax.Array:
-    """`key` (a typed threefry key or a raw uint32 [2] key) as an `UNROLLED` key."""
-    return jax.random.wrap_key_data(jax.random.key_data(as_key(key)), impl=UNROLLED)
+    """A threefry key (typed, or raw uint32 [..., 2]) as an `UNROLLED` key of the same bits."""
+    key = as_key(key)
+    if _impl_name(key) != THREEFRY:
+        raise ValueError(f"as_unrolled takes threefry2x32 keys, not {_impl_name(key)}")
+    return jax.random.wrap_key_data(jax.random.key_data(key), impl=UNROLLED)
 
 
-@functools.cache
-def _unrolled_dtype() -> jnp.dtype:
-    return jax.eval_shape(as_unrolled, jax.ShapeDtypeStruct((2,), jnp.uint32)).dtype
+def to_unrolled(tree: Any) -> Any:
+    """`tree` with every threefry2x32 key as an `UNROLLED` key (the same bits); other leaves,
+    keys of other impls included, unchanged. Traceable; a bit cast, free once compiled."""
+    return jax.tree.map(
+        lambda x: as_unrolled(x) if _is_key(x) and _impl_name(x) == THREEFRY else x, tree
+    )
 
 
-def wrap_like(data: jax.Array, dtype: jnp.dtype) -> jax.Array:
-    """Key data [..., 2] as keys of `dtype` (an `UNROLLED` key's, or jax's default)."""
-    return jax.random.wrap_key_data(data, impl=UNROLLED if dtype == _unrolled_dtype() else None)
+def to_threefry(tree: Any) -> Any:
+    """The inverse of `to_unrolled`: every `UNROLLED` key back as a threefry2x32 key."""
+
+    def back(x: Any) -> Any:
+        if _is_key(x) and jax.random.key_impl(x) == UNROLLED:
+            return jax.random.wrap_key_data(jax.random.key_data(x), impl=THREEFRY)
+        return x
+
+    return jax.tree.map(back, tree)
+
+
+def impl_of(key: Any) -> Any:
+    """The PRNG impl of a key or of an abstract key (`jax.ShapeDtypeStruct`)."""
+    found = []
+    jax.eval_shape(lambda k: found.append(jax.random.key_impl(k)), key)
+    return found[0]
+
+
+def wrap_like(data: jax.Array, like: Any) -> jax.Array:
+    """Key data [..., W] as keys of the impl of `like` (a key or an abstract key)."""
+    return jax.random.wrap_key_data(data, impl=impl_of(like))
+
+
+def fingerprint(key: jax.Array) -> Any:
+    """What a run directory records of a key: its data, and its impl when not threefry2x32 (so
+    a resume with another kind of key is refused rather than mixed)."""
+    data = np.asarray(jax.random.key_data(key)).tolist()
+    impl = _impl_name(key)
+    return data if impl == THREEFRY else {"impl": impl, "data": data}

@@ -11,7 +11,9 @@ resolved PPOConfig) and summary.json (final return, speed, devices, versions), a
     es      es.csv (every member's setting and fitness per generation), search.csv (the search
             distribution's mean per generation), es.png, best.json; no trained policies (every
             generation trains from scratch: train the best setting on held-out seeds)
-JSON files are written whole or not at all (a temporary file, then a rename).
+JSON files are strict JSON (NaN as null), written whole or not at all (a temporary file, then a
+rename). summary.json is written last, so that a directory with it is finished: every artefact
+of `artefacts(record)` exists (`resume` writes any that is missing again from the checkpoint).
 """
 
 from __future__ import annotations
@@ -43,15 +45,40 @@ def metrics_frame(metrics: dict[str, np.ndarray], columns: dict[str, np.ndarray]
     return pd.DataFrame(frame)
 
 
-def _summary(result: RunResult | PBTResult | ESResult, extra: dict[str, Any]) -> dict[str, Any]:
+_WRITTEN = {
+    "train": ("config.json", "metrics.csv", "final", "learning_curve.png"),
+    "sweep": ("config.json", "runs.csv", "configs.csv", "metrics.csv", "best.json", "final",
+              "learning_curve.png"),
+    "pbt": ("config.json", "metrics.csv", "hparams.csv", "hparams.png", "learning_curve.png",
+            "final"),
+    "es": ("config.json", "best.json", "es.csv", "search.csv", "es.png"),
+}  # fmt: skip
+
+
+def artefacts(record: dict[str, Any]) -> tuple[str, ...]:
+    """What a finished run directory holds, for its run.json `record`; summary.json last."""
+    tracked = tuple(name for name in ("tensorboard", "wandb") if record.get(name))
+    return (*_WRITTEN[record["command"]], *tracked, "summary.json")
+
+
+def missing_artefacts(directory: Path, record: dict[str, Any]) -> list[str]:
+    return [name for name in artefacts(record) if not (directory / name).exists()]
+
+
+def finish(directory: Path, summary: dict[str, Any]) -> None:
+    """Write summary.json, the mark of a finished directory: only after every other artefact."""
+    write_json(directory / "summary.json", _summary(summary))
+
+
+def _summary(extra: dict[str, Any]) -> dict[str, Any]:
     return {**extra, "versions": versions(), "platform": platform.platform()}
 
 
-def write_train(result: RunResult, directory: Path) -> None:
-    """config.json, summary.json, metrics.csv, learning_curve.png and final/ in `directory`."""
+def write_train(result: RunResult, directory: Path) -> dict[str, Any]:
+    """config.json, metrics.csv, learning_curve.png and final/ in `directory`; returns the
+    summary for `finish`."""
     config = result.config
     write_json(directory / "config.json", config.to_dict())
-    write_json(directory / "summary.json", _summary(result, result.summary()))
     columns = {"setting": result.setting, "seed": result.seed}
     metrics_frame(result.metrics, columns).to_csv(directory / "metrics.csv", index=False)
     save_final(directory, result.params, result.obs_stats)
@@ -61,13 +88,13 @@ def write_train(result: RunResult, directory: Path) -> None:
         directory / "learning_curve.png",
         f"{config.env_id}: mean and 95% interval over {seeds} seeds",
     )  # fmt: skip
+    return result.summary()
 
 
-def write_sweep(result: SweepResult, directory: Path) -> None:
-    """write_train's files plus runs.csv, configs.csv and best.json."""
+def write_sweep(result: SweepResult, directory: Path) -> dict[str, Any]:
+    """write_train's files plus runs.csv, configs.csv and best.json; returns the summary."""
     run = result.result
     write_json(directory / "config.json", run.config.to_dict())
-    write_json(directory / "summary.json", _summary(run, run.summary()))
     result.runs.to_csv(directory / "runs.csv", index=False)
     result.configs.to_csv(directory / "configs.csv", index=False)
     columns = {"setting": run.setting, "seed": run.seed}
@@ -80,6 +107,8 @@ def write_sweep(result: SweepResult, directory: Path) -> None:
         run.metrics["env_steps"][0], run.metrics["episode_return"], run.setting,
         directory / "learning_curve.png", f"{run.config.env_id}: sweep", labels,
     )  # fmt: skip
+    save_final(directory, run.params, run.obs_stats)
+    return run.summary()
 
 
 def pbt_summary(result: PBTResult) -> dict[str, Any]:
@@ -112,12 +141,11 @@ def pbt_summary(result: PBTResult) -> dict[str, Any]:
     }
 
 
-def write_pbt(result: PBTResult, directory: Path) -> None:
-    """config.json, summary.json, metrics.csv, hparams.csv, hparams.png, learning_curve.png and
-    final/ in `directory`."""
+def write_pbt(result: PBTResult, directory: Path) -> dict[str, Any]:
+    """config.json, metrics.csv, hparams.csv, hparams.png, learning_curve.png and final/ in
+    `directory`; returns the summary."""
     config = result.config
     write_json(directory / "config.json", config.to_dict())
-    write_json(directory / "summary.json", _summary(result, pbt_summary(result)))
     population = result.fitness.shape[1]
     metrics = result.metrics
     metrics_frame(metrics, {}).rename(columns={"run": "member"}).to_csv(
@@ -153,6 +181,7 @@ def write_pbt(result: PBTResult, directory: Path) -> None:
         f"{config.env_id}: PBT, mean and 95% interval over {population} members",
     )  # fmt: skip
     save_final(directory, result.params, result.obs_stats)
+    return pbt_summary(result)
 
 
 def es_summary(result: ESResult) -> dict[str, Any]:
@@ -187,12 +216,12 @@ def _flat(setting: dict[str, Any]) -> dict[str, Any]:
     return jax.tree.map(lambda v: np.asarray(v).tolist(), setting)
 
 
-def write_es(result: ESResult, directory: Path) -> None:
-    """config.json, summary.json, best.json, es.csv, search.csv and es.png in `directory`."""
+def write_es(result: ESResult, directory: Path) -> dict[str, Any]:
+    """config.json, best.json, es.csv, search.csv and es.png in `directory`; returns the
+    summary."""
     config = result.config
     write_json(directory / "config.json", config.to_dict())
     summary = es_summary(result)
-    write_json(directory / "summary.json", _summary(result, summary))
     write_json(directory / "best.json", {**summary["best"], "fitness": summary["best_fitness"]})
     generations, population = result.fitness.shape
     shown = {
@@ -219,3 +248,4 @@ def write_es(result: ESResult, directory: Path) -> None:
         result.fitness, shown, means, directory / "es.png",
         f"{config.env_id}: {result.strategy}, {population} members x {result.num_seeds} seeds",
     )  # fmt: skip
+    return summary

@@ -54,8 +54,9 @@ class EpisodeSummary:
     """Sums over the episodes that finished during one rollout."""
 
     return_sum: jax.Array  # []
-    length_sum: jax.Array  # []
+    length_sum: jax.Array  # [] int32
     count: jax.Array  # [] int32
+    nonfinite: jax.Array  # [] int32: env steps whose observation or reward was not finite
 
 
 @struct.dataclass
@@ -77,6 +78,17 @@ class EnvLoopState:
     reward_scaler: RewardScaler
     episodes: EpisodeTracker
     recurrent: RecurrentCarry | None = None  # recurrent networks only
+
+
+def finite_rows(x: jax.Array) -> jax.Array:
+    """[N] bool: row n of x [N, ...] is all finite."""
+    return jnp.all(jnp.isfinite(x.reshape((x.shape[0], -1))), axis=1)
+
+
+def sanitize(x: jax.Array) -> jax.Array:
+    """Non-finite entries as 0: a simulation that blew up must not send NaN into the networks,
+    GAE or the shared observation statistics (the step is counted in `nonfinite` instead)."""
+    return jnp.where(jnp.isfinite(x), x, jnp.zeros_like(x))
 
 
 RolloutFn = Callable[
@@ -158,16 +170,19 @@ def make_env_loop(
             raw_next_obs, env_state, reward, terminated, truncated, info = batched_step.step(
                 env_keys, state.env_state, to_env_action(action)
             )
-            reward = reward.astype(jnp.float32)
             done = jnp.logical_or(terminated, truncated)
+            reward = reward.astype(jnp.float32)
             raw_next_obs = raw_next_obs.astype(jnp.float32)
             final_obs = info["final_observation"].astype(jnp.float32)
+            next_ok, final_ok = finite_rows(raw_next_obs), finite_rows(final_obs) | ~done
+            step_ok = next_ok & final_ok & jnp.isfinite(reward)
+            reward, raw_next_obs, final_obs = map(sanitize, (reward, raw_next_obs, final_obs))
             obs_stats = state.obs_stats
             if config.normalize_obs:
-                # The statistics see every observation: the first of each new episode, and the
-                # last of each ended one.
+                # The statistics see every finite observation: the first of each new episode,
+                # and the last of each ended one.
                 seen = jnp.concatenate([raw_next_obs, final_obs])
-                obs_stats = obs_stats.update(seen, jnp.concatenate([jnp.ones_like(done), done]))
+                obs_stats = obs_stats.update(seen, jnp.concatenate([next_ok, done & final_ok]))
             done_b = done.reshape((num_envs,) + (1,) * len(spec.obs_shape))
             true_next_obs = normalized(jnp.where(done_b, final_obs, raw_next_obs), obs_stats)
 
@@ -175,8 +190,10 @@ def make_env_loop(
             ep_lengths = state.episodes.lengths + 1
             summary = EpisodeSummary(
                 return_sum=summary.return_sum + jnp.sum(jnp.where(done, ep_returns, 0.0)),
-                length_sum=summary.length_sum + jnp.sum(jnp.where(done, ep_lengths, 0)),
+                length_sum=summary.length_sum
+                + jnp.sum(jnp.where(done, ep_lengths, 0), dtype=jnp.int32),
                 count=summary.count + jnp.sum(done, dtype=jnp.int32),
+                nonfinite=summary.nonfinite + jnp.sum(~step_ok, dtype=jnp.int32),
             )
             episodes = EpisodeTracker(
                 returns=jnp.where(done, 0.0, ep_returns), lengths=jnp.where(done, 0, ep_lengths)
@@ -209,6 +226,7 @@ def make_env_loop(
             return_sum=jnp.zeros((), jnp.float32),
             length_sum=jnp.zeros((), jnp.int32),
             count=jnp.zeros((), jnp.int32),
+            nonfinite=jnp.zeros((), jnp.int32),
         )
         initial_hidden = state.recurrent.hidden if recurrent else None
         # Every random input of the rollout is drawn before its loop, in two vectorised calls.

@@ -4,11 +4,15 @@ directory is in `results`."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import math
 import os
 import platform
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +42,35 @@ def versions() -> dict[str, str]:
     return found
 
 
+NULLED = "nonfinite_values_written_as_null"
+
+
+def strict(data: Any) -> tuple[Any, int]:
+    """`data` with every NaN and infinity as None (JSON has neither: strict parsers refuse a bare
+    NaN), and how many there were."""
+    if isinstance(data, dict):
+        pairs = [(k, strict(v)) for k, v in data.items()]
+        return {k: v for k, (v, _) in pairs}, sum(n for _, (_, n) in pairs)
+    if isinstance(data, (list, tuple)):
+        items = [strict(v) for v in data]
+        return [v for v, _ in items], sum(n for _, n in items)
+    if isinstance(data, (float, np.floating)) and not math.isfinite(data):
+        return None, 1
+    if isinstance(data, np.ndarray):
+        return strict(data.tolist())
+    if isinstance(data, np.generic):
+        return strict(data.item())
+    return data, 0
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Strict JSON, whole or not at all; NaN and infinities become null, and a dict gains
+    `nonfinite_values_written_as_null` (their count) when there were any."""
+    data, nulled = strict(data)
+    if nulled and isinstance(data, dict):
+        data[NULLED] = nulled
+    text = json.dumps(data, indent=2, default=str, allow_nan=False)
+    write_atomically(path, text + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -92,6 +123,32 @@ def create_run_directory(out: Path, name: str | None, prefix: str) -> Path:
             f"continue that run with `purejaxppo resume {directory}`."
         ) from None
     return directory
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold `directory` exclusively (an advisory lock on DIR/.lock, released by the kernel when
+    the process dies, however it dies): a second train or resume into it is refused."""
+    handle = (directory / ".lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(
+            f"{str(directory)!r} is in use by pid {holder}. Fix: wait for that run to end (or "
+            "stop it), then resume this directory; two writers would overwrite each other."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def save_final(directory: Path, params: Any, obs_stats: Any) -> None:

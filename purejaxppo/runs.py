@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxppo import engine
+from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
@@ -163,11 +163,13 @@ def independent_program(
     progress_every: int = DEFAULT_PROGRESS_EVERY,
     env: Any = None,
     env_params: Any = None,
+    key_impl: Any = None,
 ) -> engine.Program:
-    """The engine program of independent runs: inputs {"key": key data, "hparams": HyperParams},
-    each segment `units[i]` updates, outputs the metrics of every update."""
-    training = BatchedTraining(make_train_functions(config, env, env_params), progress,
-                               progress_every)  # fmt: skip
+    """The engine program of independent runs: inputs {"key": key data of `key_impl`,
+    "hparams": HyperParams}, each segment `units[i]` updates, outputs the metrics of every
+    update."""
+    functions = make_train_functions(config, env, env_params)
+    training = BatchedTraining(functions, progress, progress_every, key_impl)
     length, uneven = max(units), len(set(units)) > 1
     counts = np.asarray(units, np.int32)
     starts = np.concatenate([[0], np.cumsum(units)[:-1]]).astype(np.int32)
@@ -228,9 +230,10 @@ def train(
     num_settings = settings.learning_rate.shape[0]
     seed = np.tile(np.arange(num_seeds), num_settings)
     setting = np.repeat(np.arange(num_settings), num_seeds)
-    seed_keys = np.asarray(jax.random.key_data(jax.random.split(as_key(key), num_seeds)))
+    root = as_key(key)
+    run_keys = jax.random.split(root, num_seeds)[seed]
     run_hparams = jax.tree.map(lambda leaf: leaf[setting], settings)
-    inputs = {"key": seed_keys[seed], "hparams": run_hparams}
+    inputs = {"key": np.asarray(jax.random.key_data(run_keys)), "hparams": run_hparams}
     if isinstance(progress, TrainingProgress):
         tracker = progress
     else:
@@ -240,13 +243,20 @@ def train(
     fingerprint = {
         "config": config.to_dict(),
         "env": None if env is None else type(env).__name__,
-        "run_keys": inputs["key"].tolist(),
+        "run_keys": prng.fingerprint(run_keys),
         "run_hparams": jax.tree.map(
             lambda v: np.asarray(v).tolist(), dataclasses.asdict(run_hparams)
         ),
     }
     program = independent_program(
-        config, units, fingerprint, tracker if progress else None, progress_every, env, env_params
+        config,
+        units,
+        fingerprint,
+        tracker if progress else None,
+        progress_every,
+        env,
+        env_params,
+        jax.random.key_impl(root),
     )
     out = engine.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, every)
     return RunResult(

@@ -19,12 +19,12 @@ from flax import struct
 from purejaxppo.advantages import compute_gae
 from purejaxppo.config import PPOConfig
 from purejaxppo.envs import EnvSpec, check_fits, describe_env, make_env
-from purejaxppo.errors import ConfigError
+from purejaxppo.errors import ConfigError, as_key
 from purejaxppo.hparams import HyperParams
 from purejaxppo.loss import Batch, LossInfo
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.normalization import RunningMeanStd
-from purejaxppo.prng import as_unrolled, reproduces_default
+from purejaxppo.prng import reproduces_default, to_threefry, to_unrolled
 from purejaxppo.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
 from purejaxppo.schedules import at_update
 from purejaxppo.tuning import Tuning
@@ -44,6 +44,7 @@ METRIC_NAMES = (
     "learning_rate",
     "env_steps",
     "nonfinite",
+    "nonfinite_env_steps",
 )
 
 
@@ -134,15 +135,18 @@ def make_train_functions(
             return network.init(key, network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
         return network.init(key, obs)
 
+    def fast(tree: Any) -> Any:
+        # UNROLLED keys give the same bits as threefry keys, faster on XLA:CPU; they live only
+        # inside `init` and `step`, so every state a caller holds has keys of the caller's kind.
+        return to_unrolled(tree) if tuning.unrolled_prng and reproduces_default() else tree
+
     def init(key: jax.Array) -> TrainState:
-        # Every key the state carries (the env's too) derives from this one, so it keeps one
-        # kind throughout; UNROLLED keys give the same bits as the caller's.
-        key = as_unrolled(key) if tuning.unrolled_prng and reproduces_default() else key
-        params_key, env_key, loop_key = jax.random.split(key, 3)
+        params_key, env_key, loop_key = jax.random.split(fast(as_key(key)), 3)
         env_loop = env_reset(env_key)
         params = init_params(params_key)
         opt_state = init_optimizer_state(params, tuning.flat_optimizer)
-        return TrainState(params, opt_state, env_loop, loop_key, jnp.zeros((), jnp.int32))
+        state = TrainState(params, opt_state, env_loop, loop_key, jnp.zeros((), jnp.int32))
+        return to_threefry(state)
 
     def make_batch(params: Any, traj: Transition, hparams: HyperParams) -> Batch:
         """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]
@@ -201,6 +205,7 @@ def make_train_functions(
         )
 
     def step(state: TrainState, hparams: HyperParams) -> tuple[TrainState, dict[str, jax.Array]]:
+        state = fast(state)
         key, rollout_key, update_key = jax.random.split(state.key, 3)
         env_loop, traj, episodes = rollout(state.params, state.env_loop, rollout_key, hparams.gamma)
         batch = make_batch(state.params, traj, hparams)
@@ -224,9 +229,10 @@ def make_train_functions(
             "learning_rate": jnp.asarray(current.learning_rate, jnp.float32),
             "env_steps": (state.update_index + 1) * batch_size,
             "nonfinite": diverged(info, params),
+            "nonfinite_env_steps": episodes.nonfinite,
         }
         new_state = TrainState(params, opt_state, env_loop, key, state.update_index + 1)
-        return new_state, metrics
+        return to_threefry(new_state), metrics
 
     return TrainFunctions(
         config, env, env_params, spec, network, init_params, init, rollout, make_batch, update, step

@@ -47,9 +47,10 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
 
     The method of `jax.random.permutation` (rounds of sorting by random keys, as many as make
     ties negligible by its own rule), but each round sorts a single uint32 array that holds the
-    random key in its high bits and the element in its low bits. XLA:CPU sorts such an array
+    random key in its high bits and a position in its low bits. XLA:CPU sorts such an array
     with a fast path, several times faster than the key-value sort of `jax.random.permutation`
-    (BENCHMARKS.md, "Where the time goes").
+    (BENCHMARKS.md, "Where the time goes"). Ties go by position, so a later round shuffles the
+    order the earlier ones left (tied by element, every round would restart from range(n)).
     """
     index_bits = max(1, (n - 1).bit_length())
     random_bits = 32 - index_bits
@@ -57,10 +58,12 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
         return jax.random.permutation(key, n)
     rounds = math.ceil(3 * math.log(max(n, 2)) / math.log(2.0**random_bits))
     mask = jnp.uint32((1 << index_bits) - 1)
-    perm = jnp.arange(n, dtype=jnp.uint32)
+    position = jnp.arange(n, dtype=jnp.uint32)
+    perm = position
     for round_key in jax.random.split(key, rounds):
         bits = jax.random.bits(round_key, (n,), jnp.uint32)
-        perm = jnp.sort((bits << index_bits) | perm) & mask
+        order = jnp.sort((bits << index_bits) | position) & mask
+        perm = order if perm is position else perm[order]
     return perm.astype(jnp.int32)
 
 

@@ -123,3 +123,13 @@ class NeverEndingTruncationAsTermination(NeverEnding):
     def step(self, key, state, action, params=None):
         obs, state, reward, terminated, truncated, info = super().step(key, state, action, params)
         return obs, state, reward, jnp.logical_or(terminated, truncated), truncated, info
+
+
+class BlowsUp(Probe):
+    """Observation 0 then 1, reward 1 a step; the second step terminates on a NaN observation
+    and a NaN reward, as a simulation that diverged does (dm_control, Playground)."""
+
+    def transition(self, key, state, action):
+        second = state.time >= 1
+        obs = jnp.where(second, jnp.nan, 1.0) * jnp.ones((1,), jnp.float32)
+        return obs, jnp.where(second, jnp.nan, 1.0), second

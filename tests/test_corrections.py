@@ -130,3 +130,26 @@ def test_a_diverged_member_ranks_last_in_pbt():
     fitness = np.asarray(generation_fitness(metrics))
     np.testing.assert_allclose(fitness[[0, 2]], [15.0, 1.5])
     assert np.isnan(fitness[1])  # ranked below every finite fitness by exploit_and_explore
+
+
+def test_a_nan_terminal_observation_is_counted_not_learned():
+    # Every episode ends on a NaN observation and reward. Training stays finite, every such
+    # step is counted, and the observation statistics see only the finite observations 0 and 1.
+    config = TINY.replace(normalize_obs=True)
+    train = jax.jit(purejaxppo.make_train(config, probes.BlowsUp()))
+    result = train(jax.random.key(0), config.hparams)
+    for name in ("policy_loss", "value_loss", "grad_norm", "episode_return"):
+        assert np.isfinite(result.metrics[name]).all(), name
+    assert (result.metrics["nonfinite"] == 0).all()
+    per_update = config.num_envs * config.num_steps // 2  # one episode every two steps
+    np.testing.assert_array_equal(result.metrics["nonfinite_env_steps"], per_update)
+    np.testing.assert_allclose(float(result.obs_stats.mean[0]), 0.5, atol=0.01)
+    np.testing.assert_allclose(result.metrics["episode_return"], 1.0)
+
+
+def test_running_statistics_ignore_left_out_rows_whatever_they_hold():
+    stats = RunningMeanStd.create((1,)).update(jnp.array([[1.0], [3.0]]))
+    kept = stats.update(jnp.array([[jnp.nan], [jnp.inf]]), jnp.array([False, False]))
+    assert kept == stats
+    mixed = stats.update(jnp.array([[jnp.nan], [5.0]]), jnp.array([False, True]))
+    np.testing.assert_allclose(mixed.mean, [3.0])

@@ -63,6 +63,24 @@ def test_permutation_is_a_uniform_permutation():
     np.testing.assert_array_equal(*same)
 
 
+def test_permutation_ties_keep_the_order_of_the_earlier_rounds(monkeypatch):
+    # A tie in a later round must keep the (random) order the earlier rounds left, or the later
+    # rounds undo nothing of the first round's ties. Here round 2 (of 2 at n = 512) ties
+    # everywhere: the result must be round 1's permutation, not range(n).
+    real, calls = jax.random.bits, []
+
+    def second_round_ties(key, shape, dtype):
+        calls.append(shape)
+        drawn = real(key, shape, dtype)
+        return drawn if len(calls) == 1 else jnp.zeros_like(drawn)
+
+    monkeypatch.setattr(jax.random, "bits", second_round_ties)
+    p = np.asarray(permutation(jax.random.key(0), 512))
+    assert len(calls) == 2
+    np.testing.assert_array_equal(np.sort(p), np.arange(512))
+    assert (p != np.arange(512)).any()
+
+
 def test_sampling_from_noise_has_the_policys_distribution():
     discrete = ActorCritic(obs_shape=(1,), discrete=True, num_actions=2)
     policy = distrax.Categorical(logits=jnp.log(jnp.array([[0.25, 0.75]])))

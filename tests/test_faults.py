@@ -42,6 +42,15 @@ def digest(directory: Path) -> dict[str, str]:
     }
 
 
+def strict_json(path: Path):
+    """The file as a strict JSON parser reads it (NaN and Infinity are not JSON)."""
+
+    def refuse(name: str):
+        raise ValueError(f"{path.name} holds a bare {name}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
@@ -57,9 +66,10 @@ def test_diverged_training_is_said_and_exits_3(tmp_path):
     proc = cli("train", *SMALL, *flags, "--out", str(tmp_path), "--name", "nan")
     assert proc.returncode == 3, (proc.stdout, proc.stderr[-2000:])
     assert "2 of 2 runs diverged" in proc.stderr and "Traceback" not in proc.stderr
-    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    summary = strict_json(tmp_path / "nan" / "summary.json")
     assert summary["diverged_runs"] == 2 and summary["first_nonfinite_update"] == 0
-    assert not np.isfinite(summary["final_return_mean"])  # never 0.00
+    assert summary["final_return_mean"] is None  # never 0.00, and never a bare NaN
+    assert summary["nonfinite_values_written_as_null"] >= 1
     assert "0.00 [0.00, 0.00]" not in proc.stdout
 
 
@@ -113,6 +123,68 @@ def test_a_refused_value_leaves_nothing(args, tmp_path):
     proc = cli("train", *TINY, "--total-timesteps", "1280", *args, "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "Fix:" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_directory_in_use_is_refused_with_the_holders_pid(finished, tmp_path):
+    import fcntl
+
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    (run / "summary.json").unlink()
+    with (run / ".lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242")
+        held.flush()
+        proc = cli("resume", str(run))
+    assert proc.returncode == 2 and "in use by pid 4242" in proc.stderr, proc.stderr[-2000:]
+    assert (run / "checkpoints" / "chunks").exists()
+
+
+@pytest.mark.parametrize("lost", [("final",), ("summary.json", "final", "learning_curve.png")])
+def test_resume_writes_missing_results_again_from_the_checkpoint(lost, finished, tmp_path):
+    # A signal between the results' files, or a user deleting one: `resume` completes them.
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    for name in lost:
+        path = run / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    proc = cli("resume", str(run), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all((run / name).exists() for name in lost)
+    expected = pd.read_csv(finished / "metrics.csv")
+    pd.testing.assert_frame_equal(expected, pd.read_csv(run / "metrics.csv"), check_exact=True)
+    assert cli("eval", str(run), "--num-episodes", "1").returncode == 0
+
+
+def test_a_failure_after_training_keeps_the_finished_checkpoint(tmp_path):
+    from purejaxppo.commands import _guarded
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "chunks" / "00000").mkdir(parents=True)
+    (run / "checkpoints" / "chunks" / "00000" / "data").write_text("results")
+
+    def fails_while_writing_results() -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        _guarded(run, False, fails_while_writing_results)
+    assert (run / "checkpoints" / "chunks" / "00000" / "data").exists()
+
+
+def test_a_second_signal_leaves_no_partial_checkpoint_and_says_how_to_resume(tmp_path, capsys):
+    from purejaxppo.commands import _guarded
+    from purejaxppo.interrupt import Interrupted
+
+    run = tmp_path / "my run"
+    state = run / "checkpoints" / "state"
+    (state / "3").mkdir(parents=True)
+    (state / "3" / "data").write_text("saved")
+
+    def stopped_mid_write() -> int:
+        (state / "4.orbax-checkpoint-tmp-123").mkdir()
+        raise Interrupted(signal.SIGINT, saved=False)
+
+    assert _guarded(run, False, stopped_mid_write) == 130
+    assert not list(state.glob("*tmp*")) and (state / "3" / "data").exists()
+    assert f"purejaxppo resume '{run}'" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------- resume
@@ -191,6 +263,16 @@ def test_resume_refuses_another_number_of_devices_and_a_changed_config(stopped):
     (stopped / "run.json").write_text(json.dumps(record))
     proc = cli("resume", str(stopped), env=TWO_DEVICES)
     assert proc.returncode == 2 and "different: config" in proc.stderr
+
+
+def test_a_missing_fingerprint_refuses_the_resume_instead_of_mixing_runs(stopped):
+    (stopped / "checkpoints" / "fingerprint.json").unlink()
+    record = json.loads((stopped / "run.json").read_text())
+    record["config"]["learning_rate"] = 1e-3
+    (stopped / "run.json").write_text(json.dumps(record))
+    proc = cli("resume", str(stopped), env=TWO_DEVICES)
+    assert proc.returncode == 2 and "fingerprint.json' is missing" in proc.stderr, proc.stderr
+    assert any((stopped / "checkpoints" / "state").iterdir())
 
 
 @pytest.mark.parametrize("name", ["run.json", "checkpoints/fingerprint.json"])

@@ -83,3 +83,19 @@ def test_batch_axes_are_independent():
     adv_all, _ = compute_gae(*args, *flags, 0.99, 0.95)
     adv_one, _ = compute_gae(*(a[:, 1:2] for a in args), *(f[:, 1:2] for f in flags), 0.99, 0.95)
     np.testing.assert_array_equal(adv_all[:, 1:2], adv_one)
+
+
+def test_a_nan_value_after_a_termination_does_not_leak():
+    # V(final observation) of a blown-up simulation is NaN; a terminated step must ignore it.
+    rewards = jnp.ones((4,))
+    values = jnp.zeros((4,))
+    next_values = jnp.array([0.5, jnp.nan, 0.5, 0.5])
+    terminated = jnp.array([False, True, False, False])
+    advantages, targets = compute_gae(
+        rewards, values, next_values, terminated, terminated, 0.9, 0.8
+    )
+    clean, _ = compute_gae(
+        rewards, values, next_values.at[1].set(0.0), terminated, terminated, 0.9, 0.8
+    )
+    np.testing.assert_array_equal(advantages, clean)
+    assert np.isfinite(targets).all()

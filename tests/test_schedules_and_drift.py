@@ -96,14 +96,15 @@ def test_pbt_explores_schedule_knots(small_config):
 
 
 def test_clip_drift_is_ppo_clip_for_every_ratio_and_advantage():
-    ratio = jnp.exp(jnp.linspace(-1.5, 1.5, 61))[:, None] * jnp.ones((1, 41))
+    log_ratio = jnp.linspace(-1.5, 1.5, 61)[:, None] * jnp.ones((1, 41))
+    ratio = jnp.exp(log_ratio)
     advantage = jnp.linspace(-3.0, 3.0, 41)[None, :] * jnp.ones((61, 1))
     phi = jax.tree.map(jnp.asarray, clip_drift_params(0.2, hidden=8))
-    objective = ratio * advantage - drift(phi, ratio, advantage)
+    objective = ratio * advantage - drift(phi, log_ratio, advantage)
     clipped = jnp.minimum(ratio * advantage, jnp.clip(ratio, 0.8, 1.2) * advantage)
     np.testing.assert_allclose(objective, clipped, atol=1e-6)
     np.testing.assert_allclose(
-        drift_objective_loss(phi, ratio.ravel(), advantage.ravel()),
+        drift_objective_loss(phi, log_ratio.ravel(), advantage.ravel()),
         clipped_surrogate(ratio.ravel(), advantage.ravel(), 0.2),
         rtol=1e-6,
     )
@@ -116,14 +117,23 @@ def test_any_drift_is_non_negative_zero_at_ratio_one_and_ignores_the_advantage_g
         "b1": jax.random.normal(keys[1], (8,)),
         "w2": jax.random.normal(keys[2], (8,)),
     }
-    ratio = jnp.exp(jax.random.normal(keys[3], (64,)) * 0.3)
+    log_ratio = jax.random.normal(keys[3], (64,)) * 0.3
     advantage = jnp.linspace(-2.0, 2.0, 64)
-    assert jnp.all(drift(phi, ratio, advantage) >= 0)
-    np.testing.assert_array_equal(drift(phi, jnp.ones(64), advantage), 0.0)
-    by_advantage = jax.grad(lambda a: jnp.sum(drift(phi, ratio, a)))(advantage)
+    assert jnp.all(drift(phi, log_ratio, advantage) >= 0)
+    np.testing.assert_array_equal(drift(phi, jnp.zeros(64), advantage), 0.0)
+    by_advantage = jax.grad(lambda a: jnp.sum(drift(phi, log_ratio, a)))(advantage)
     np.testing.assert_array_equal(by_advantage, 0.0)
-    by_ratio = jax.grad(lambda r: jnp.sum(drift(phi, r, advantage)))(ratio)
+    by_ratio = jax.grad(lambda r: jnp.sum(drift(phi, r, advantage)))(log_ratio)
     assert jnp.any(by_ratio != 0)
+
+
+def test_drift_stays_finite_when_the_ratio_underflows():
+    # exp(-200) is 0 in float32; log(0) would make every member of the family NaN.
+    phi = jax.tree.map(jnp.asarray, clip_drift_params(0.2, hidden=8))
+    log_ratio = jnp.array([-200.0, -120.0, 0.0, 60.0])
+    advantage = jnp.array([1.0, -1.0, 0.5, -2.0])
+    loss, grad = jax.value_and_grad(drift_objective_loss, argnums=1)(phi, log_ratio, advantage)
+    assert jnp.isfinite(loss) and jnp.all(jnp.isfinite(grad))
 
 
 def test_learned_drift_starting_as_clip_trains_like_the_default(small_config):
