@@ -13,6 +13,8 @@ import sys
 
 import tyro
 
+from purejaxppo import logs
+from purejaxppo.env_ids import canonical_env_id
 from purejaxppo.errors import ConfigError
 from purejaxppo.options import COMMANDS, RunOptions, SweepCommand
 
@@ -27,7 +29,8 @@ USAGE = """usage: purejaxppo {train,sweep,pbt,es,eval,envs,resume,bench} [--help
   resume   continue an interrupted train, sweep, pbt or es from its last checkpoint
   bench    training throughput against the rollout's own speed, for 1 .. N seeds
 
-`purejaxppo COMMAND --help` lists every option (`--env` is short for `--env-id`)."""
+`purejaxppo COMMAND --help` lists every option (`--env` is short for `--env-id`); `--debug`
+prints the libraries' own log output (otherwise kept in RUN_DIR/debug.log)."""
 
 
 def _expand_aliases(args: list[str]) -> list[str]:
@@ -38,9 +41,22 @@ def _expand_aliases(args: list[str]) -> list[str]:
     ]
 
 
+def _refuse_repeated_flags(args: list[str]) -> None:
+    """A flag given twice is refused: the parser would keep the last silently (`--space a=1
+    --space b=2` would search b alone)."""
+    flags = [a.split("=", 1)[0] for a in args if a.startswith("--")]
+    repeated = sorted({flag for flag in flags if flags.count(flag) > 1})
+    if repeated:
+        raise ConfigError(
+            f"{repeated[0]} is given {flags.count(repeated[0])} times; only the last would count. "
+            f"Fix: give it once, with every value after it (e.g. --space a=1,2 b=3:4)."
+        )
+
+
 def parse(name: str, args: list[str]):
     """The command object for `purejaxppo NAME ARGS`; a preset gives the defaults that the
     other flags override."""
+    _refuse_repeated_flags(args)
     command_type = COMMANDS[name]
     default = None
     if issubclass(command_type, RunOptions):
@@ -57,7 +73,17 @@ def parse(name: str, args: list[str]):
             if command_type is SweepCommand:
                 fields["space"] = ()
             default = command_type(**fields)
-    return tyro.cli(command_type, args=args, prog=f"purejaxppo {name}", default=default)
+    command = tyro.cli(command_type, args=args, prog=f"purejaxppo {name}", default=default)
+    if default is not None and not command.preset_for_another_env:
+        tuned = canonical_env_id(default.config.env_id)
+        chosen_env = canonical_env_id(command.config.env_id)
+        if chosen_env != tuned:
+            raise ConfigError(
+                f"--env-id={chosen_env!r}: --preset {command.preset!r} was tuned for {tuned}. "
+                f"Fix: drop --env-id, use --preset {chosen_env} if there is one, or add "
+                "--preset-for-another-env to train it with these settings anyway."
+            )
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     use_cpu_cores()  # before anything starts JAX: one CPU device per core (no-op elsewhere)
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    logs.divert(debug)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
@@ -83,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ImportError) as error:
         print(f"purejaxppo: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if debug:
+            raise
+        where = logs.record_failure(error)
+        print(
+            f"purejaxppo: unexpected error: {type(error).__name__}: {error}\n(the traceback "
+            f"is in {where}; `purejaxppo --debug {name} ...` prints it)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,19 +9,13 @@ command fails before it saved anything worth resuming.
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import shutil
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from purejaxppo import results, rundirs
-from purejaxppo.checkpoint import holds_checkpoints, remove_partial
+from purejaxppo import preflight, results, rundirs
 from purejaxppo.config import PPOConfig
-from purejaxppo.errors import ConfigError, check_positive_int
-from purejaxppo.interrupt import Interrupted
+from purejaxppo.errors import EXIT_DIVERGED, ConfigError, check_positive_int
 from purejaxppo.options import (
     COMMANDS,
     ESCommand,
@@ -32,15 +26,22 @@ from purejaxppo.options import (
 )
 from purejaxppo.space import parse_space
 
-EXIT_DIVERGED = 3
 
-
-def _start(command: Any, directory: Path | None, prefix: str) -> Path:
+def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path:
     """The run directory: a new one (created exclusively, with run.json) or `directory` when
-    resuming. The config is checked against its environment first."""
+    resuming. The config is checked against its environment, and the job's size against the
+    disk, first."""
+    import jax
+
     from purejaxppo.trainer import make_train_functions
 
-    make_train_functions(command.config)  # raises if the config does not fit its environment
+    functions = make_train_functions(command.config)  # raises if the config does not fit its env
+    preflight.check_tracking(command)
+    params = jax.eval_shape(functions.init_params, jax.random.key(0))
+    parameters = sum(leaf.size for leaf in jax.tree.leaves(params))
+    keeps = not isinstance(command, ESCommand)
+    out = command.out if directory is None else directory
+    preflight.check_size(command.config, runs, parameters, out, keeps)
     if directory is not None:
         return directory
     directory = rundirs.create_run_directory(command.out, command.name, prefix)
@@ -53,36 +54,6 @@ def _start(command: Any, directory: Path | None, prefix: str) -> Path:
 
 def _name_of(command: Any) -> str:
     return next(name for name, kind in COMMANDS.items() if type(command) is kind)
-
-
-def resume_hint(directory: Path) -> str:
-    return f"purejaxppo resume {shlex.quote(str(directory))}"
-
-
-def _guarded(directory: Path, resuming: bool, work: Callable[[], int]) -> int:
-    """Run `work` holding the directory's lock; on Ctrl-C or SIGTERM say how to resume; on a
-    failure of a new run that saved nothing, remove its directory. A directory whose
-    checkpoints hold anything is never removed: they are what a resume continues from."""
-    try:
-        with rundirs.locked(directory):
-            return work()
-    except KeyboardInterrupt as stop:  # Interrupted, or Ctrl-C outside the training loop
-        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
-        checkpoints = directory / "checkpoints"
-        remove_partial(checkpoints)
-        if isinstance(stop, Interrupted) and stop.saved:
-            print(f"\ninterrupted; checkpoint saved. Continue with: {resume_hint(directory)}")
-        elif resuming or holds_checkpoints(checkpoints):
-            print(f"\ninterrupted; the last checkpoint is kept. Continue with: "
-                  f"{resume_hint(directory)}")  # fmt: skip
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
-            print("\ninterrupted before anything was saved; nothing is left behind.")
-        return 128 + signum
-    except BaseException:
-        if not resuming and not holds_checkpoints(directory / "checkpoints"):
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
 
 
 def _divergence(summary: dict[str, Any], runs: int) -> int:
@@ -143,7 +114,7 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
 
     _train_options(command, Path("."))  # check before creating anything
     resuming = directory is not None
-    directory = _start(command, directory, command.config.env_id)
+    directory = _start(command, directory, command.config.env_id, command.num_seeds)
 
     def work() -> int:
         result = train(command.config, num_seeds=command.num_seeds, key=command.seed,
@@ -154,7 +125,7 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
         _print_run(result, directory)
         return _divergence(result.summary(), result.num_runs)
 
-    return _guarded(directory, resuming, work)
+    return rundirs.guarded(directory, resuming, work)
 
 
 def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
@@ -162,10 +133,11 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
     from purejaxppo.sweeps import sweep
 
     space = parse_space(command.space)
-    sample_settings(command.config, space, command.mode, command.num_samples)  # checks
+    settings = sample_settings(command.config, space, command.mode, command.num_samples)
     _train_options(command, Path("."))
     resuming = directory is not None
-    directory = _start(command, directory, command.config.env_id + "-sweep")
+    runs = len(settings) * command.num_seeds
+    directory = _start(command, directory, command.config.env_id + "-sweep", runs)
 
     def work() -> int:
         result = sweep(
@@ -184,7 +156,7 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
         print(f"results: {directory}/")
         return _divergence(result.result.summary(), result.result.num_runs)
 
-    return _guarded(directory, resuming, work)
+    return rundirs.guarded(directory, resuming, work)
 
 
 def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
@@ -198,7 +170,7 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
     resuming = directory is not None
-    directory = _start(command, directory, command.config.env_id + "-pbt")
+    directory = _start(command, directory, command.config.env_id + "-pbt", command.population)
 
     def work() -> int:
         result = pbt(command.config, progress=not command.quiet,
@@ -215,7 +187,7 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
         print(f"  results          {directory}/ (hparams.csv, hparams.png)")
         return _divergence(summary, command.population)
 
-    return _guarded(directory, resuming, work)
+    return rundirs.guarded(directory, resuming, work)
 
 
 def run_es(command: ESCommand, directory: Path | None = None) -> int:
@@ -233,7 +205,8 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
     # Every argument is checked before anything is created.
     prepare(command.config, **{k: v for k, v in options.items() if k != "key"})
     resuming = directory is not None
-    directory = _start(command, directory, command.config.env_id + "-es")
+    runs = command.population * command.num_seeds
+    directory = _start(command, directory, command.config.env_id + "-es", runs)
 
     def work() -> int:
         result = es(command.config, progress=not command.quiet,
@@ -255,7 +228,7 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
         runs = result.diverged.size
         return EXIT_DIVERGED if summary["diverged_runs"] == runs else 0
 
-    return _guarded(directory, resuming, work)
+    return rundirs.guarded(directory, resuming, work)
 
 
 def _describe(setting: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from purejaxppo.drift import clip_drift_params
 from purejaxppo.env_ids import check_env_id
 from purejaxppo.errors import ConfigError, config_error, is_int
-from purejaxppo.hparams import HyperParams, Objective
+from purejaxppo.hparams import RANGES, HyperParams, Objective, range_problem
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 Network = Literal["mlp", "cnn", "gru"]
@@ -196,28 +196,13 @@ class PPOConfig:
             )
 
     def _check_hyperparameters(self) -> None:
-        ranges = {
-            "learning_rate": (0.0, False, np.inf, "a positive step size such as 2.5e-4"),
-            "gamma": (0.0, True, 1.0, "a discount in [0, 1]"),
-            "gae_lambda": (0.0, True, 1.0, "a GAE lambda in [0, 1]"),
-            "clip_eps": (0.0, False, np.inf, "a positive clip range such as 0.2"),
-            "ent_coef": (0.0, True, np.inf, "a coefficient >= 0"),
-            "vf_coef": (0.0, True, np.inf, "a coefficient >= 0"),
-            "max_grad_norm": (0.0, False, np.inf, "a positive norm such as 0.5"),
-        }
-        for name, (low, low_inclusive, high, fix) in ranges.items():
+        for name, (*_, fix) in RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
                 raise _fail(name, value, "must be a number", f"use {fix}")
-            if not np.isfinite(value):
-                raise _fail(name, value, "must be a finite number", f"use {fix}")
-            if (value < low if low_inclusive else value <= low) or value > high:
-                where = (
-                    f"in [{low:g}, {high:g}]"
-                    if np.isfinite(high)
-                    else (f">= {low:g}" if low_inclusive else f"> {low:g}")
-                )
-                raise _fail(name, value, f"must be {where}", f"use {fix}")
+            problem = range_problem(name, value)
+            if problem is not None:
+                raise _fail(name, value, problem, f"use {fix}")
 
     def _check_schedules(self) -> None:
         for name in SCHEDULE_FIELDS:

@@ -7,12 +7,14 @@
   value of `info["final_observation"]`. Craftax's own auto-reset wrapper gives a discount of 0 at
   the time limit too; here the two are kept apart, as for every environment of purejaxppo;
 * rewards are Craftax's: +1 per new achievement, +-0.1 per health point gained or lost;
-* the envs that end in one rollout step start again from `reset_pool` fresh worlds made in that
-  step (shared when more end at once), as Craftax's own optimistic-reset wrapper does.
+* the envs that end in one rollout step start again from `reset_pool_size(num_envs)` fresh
+  worlds made in that step (one per 16 envs, at least 2; shared when more end at once), as
+  Craftax's own optimistic-reset wrapper does (its `reset_ratio`, 16 in its baselines).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -42,13 +44,17 @@ class CraftaxEnvironment(SuiteEnvironment):
     """A Craftax env (without its own auto-reset) as a gymnax `Environment`."""
 
     prefix = "craftax"
-    # A reset generates a world and costs several steps (BENCHMARKS.md): the rollout makes this
-    # many fresh worlds per step for the envs that ended, not one per env
-    # (`envs.pooled_reset_step`).
-    reset_pool = 2
 
-    def __init__(self, name: str, **params: Any) -> None:
+    def __init__(self, name: str, reset_pool_share: float = 1 / 16, **params: Any) -> None:
+        """`reset_pool_share`: fresh worlds made per step for the envs that ended, as a share
+        of num_envs; `params`: Craftax's own (e.g. max_timesteps)."""
         super().__init__(name)
+        if not 0 < reset_pool_share <= 1:
+            raise ConfigError(
+                f"reset_pool_share={reset_pool_share!r}: a share of the envs in (0, 1]. Fix: "
+                "e.g. 1/16 (Craftax's own reset ratio)."
+            )
+        self.reset_pool_share = reset_pool_share
         if name not in NAMES:
             raise ConfigError(
                 f"PPOConfig.env_id={self.name!r}: not a Craftax environment. Fix: use one of "
@@ -56,6 +62,11 @@ class CraftaxEnvironment(SuiteEnvironment):
             )
         self._env = _make(name)
         self._params = self._env.default_params.replace(**params)  # e.g. max_timesteps
+
+    def reset_pool_size(self, num_envs: int) -> int:
+        """Fresh worlds per step (`envs.pooled_reset_step`): a reset generates a world and costs
+        several steps (BENCHMARKS.md), so not one per env, but enough to scale with them."""
+        return min(num_envs, max(2, math.ceil(self.reset_pool_share * num_envs)))
 
     def reset_env(self, key: jax.Array, params: SuiteParams):
         obs, inner = self._env.reset_env(key, self._params)

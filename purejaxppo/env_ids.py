@@ -59,18 +59,18 @@ def gymnax_ids() -> list[str]:
     return list(gymnax.registered_envs)
 
 
-def check_env_id(env_id: object) -> None:
+def check_env_id(env_id: object, field: str = "PPOConfig.env_id") -> None:
     """Raise ConfigError unless `env_id` names a gymnax environment or has a suite's id form."""
     if not isinstance(env_id, str) or not env_id:
         raise ConfigError(
-            f"PPOConfig.env_id={env_id!r}: must be a non-empty string. Fix: use an id such as "
+            f"{field}={env_id!r}: must be a non-empty string. Fix: use an id such as "
             "CartPole-v1 (`purejaxppo envs` lists them)."
         )
     known = gymnax_ids()
     if env_id in known or parse_brax_id(env_id) is not None or parse_suite_id(env_id):
         return
     raise ConfigError(
-        f"PPOConfig.env_id={env_id!r}: not a registered gymnax environment. Fix: use one of "
+        f"{field}={env_id!r}: not a registered gymnax environment. Fix: use one of "
         f"{', '.join(known)}, or another suite's as SUITE:NAME with SUITE one of brax, "
         f"{', '.join(SUITES)} (e.g. brax:hopper or jumanji:Knapsack-v1, with that extra), or "
         "register yours with gymnax.register(env_id, factory) (or pass env=... to make_train)."

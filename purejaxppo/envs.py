@@ -178,7 +178,7 @@ def make_batched_step(env: Any, env_params: Any, num_steps: int, num_envs: int) 
             keys=lambda key: jax.random.split(key, (num_steps, num_envs)),
             step=lambda keys, states, actions: vmapped(keys, states, actions, env_params),
         )
-    pool = getattr(env, "reset_pool", None)
+    pool = env.reset_pool_size(num_envs) if hasattr(env, "reset_pool_size") else None
     if pool is not None and pool < num_envs:
 
         def pooled_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -231,7 +231,7 @@ def pooled_reset_step(
     world generation): only P = len(key_resets) fresh states are made per step, and the envs that
     ended take them in turn (the k-th ended env the (k mod P)-th), so when more than P end in the
     same step some start from the same state. Termination, truncation and the final observation
-    are as in `auto_reset_step`. An env opts in with a `reset_pool` attribute (P)."""
+    are as in `auto_reset_step`. An env opts in with a method `reset_pool_size(num_envs) -> P`."""
     step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     obs_st, state_st, reward, terminated, info = step(key_steps, states, actions, params)
     truncated = jax.vmap(env.is_truncated, in_axes=(0, None))(state_st, params)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The command line's exit status when every run diverged (non-finite losses or parameters).
+EXIT_DIVERGED = 3
+
 
 class ConfigError(ValueError):
     """A configuration or argument that cannot work; the message names the field, the value and

@@ -20,6 +20,9 @@ class RunOptions:
     config: ConfigFlags = dataclasses.field(default_factory=PPOConfig)
     preset: str | None = None
     """Start from a preset (an env id, see `purejaxppo envs`); other flags override it."""
+    preset_for_another_env: bool = False
+    """Let --preset's settings train another --env-id (refused otherwise: they were tuned for
+    the preset's own environment)."""
     seed: int = 0
     out: Path = Path("runs")
     """The run directory is OUT/NAME."""

@@ -46,23 +46,49 @@ def plot_learning_curves(
     path: Path,
     title: str,
     labels: list[str] | None = None,
+    diverged_at: np.ndarray | None = None,
 ) -> None:
-    """Mean return and its 95% bootstrap band over the runs of each group against env steps."""
+    """Mean return and its 95% bootstrap band over the runs of each group against env steps.
+
+    `diverged_at` [runs]: each run's first non-finite update (-1: none). A diverged run is left
+    out of its group's mean and band (its returns after divergence come from a NaN policy) and
+    drawn alone, dashed, up to the update where it diverged, marked x there.
+    """
+    diverged_at = np.full(len(returns), -1) if diverged_at is None else np.asarray(diverged_at)
+    diverged = diverged_at >= 0
     plt, fig, ax = _figure()
     for group in np.unique(groups):
-        mean, low, high = curve_with_band(returns[groups == group])
+        kept = (groups == group) & ~diverged
+        if not kept.any():
+            continue
+        mean, low, high = curve_with_band(returns[kept])
         label = labels[group] if labels else None
         (line,) = ax.plot(steps, mean, lw=1.5, label=label)
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, lw=0)
+    if diverged.any():
+        _mark_diverged(ax, steps, returns, diverged_at)
     ax.set_xlabel("env steps per run")
     ax.set_ylabel("episode return")
-    ax.set_title(title)
+    ax.set_title(title if diverged.sum() < len(returns) else f"{title}\n(every run diverged)")
     ax.grid(alpha=0.3)
-    if labels:
+    if labels or diverged.any():
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _mark_diverged(ax, steps: np.ndarray, returns: np.ndarray, diverged_at: np.ndarray) -> None:
+    runs = np.flatnonzero(diverged_at >= 0)
+    label = f"diverged: {len(runs)} of {len(returns)} runs (left out of the mean)"
+    for run in runs:
+        last = diverged_at[run]
+        ax.plot(steps[: last + 1], returns[run, : last + 1], color="tab:red", lw=0.8, ls="--",
+                alpha=0.7, label=label)  # fmt: skip
+        ax.axvline(steps[last], color="tab:red", lw=0.5, alpha=0.3)
+        ax.plot([steps[last]], [np.nanmax(returns[run, : last + 1], initial=0.0)], "x",
+                color="tab:red")  # fmt: skip
+        label = None
 
 
 def plot_trajectories(

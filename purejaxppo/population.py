@@ -14,6 +14,7 @@ resumes per generation.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.fitness import windowed_return
-from purejaxppo.hparams import HyperParams
+from purejaxppo.hparams import HyperParams, check_values
 from purejaxppo.progress import Progress, TrainingProgress
 from purejaxppo.space import Range, Space, check_space, explore, sample_settings, stack_settings
 from purejaxppo.trainer import METRIC_NAMES, TrainState, make_train_functions
@@ -112,7 +113,9 @@ def exploit_and_explore(
     return states, hparams.replace(**changes), parents
 
 
-def _check(config, population, interval, fraction, hparams) -> None:
+def _check(
+    config, population, interval, fraction, hparams, perturb_factors, resample_probability
+) -> None:
     check_positive_int("interval", interval, 10)
     if not isinstance(population, int) or isinstance(population, bool) or population < 2:
         raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 8.")
@@ -123,6 +126,25 @@ def _check(config, population, interval, fraction, hparams) -> None:
             f"interval={interval}: longer than the run ({config.num_updates} updates). "
             "Fix: a smaller interval or a larger total_timesteps."
         )
+    if not 0.0 <= resample_probability <= 1.0:
+        raise ConfigError(
+            f"resample_probability={resample_probability!r}: a probability must be in [0, 1]. "
+            "Fix: e.g. 0.25."
+        )
+    if not perturb_factors or not all(0 < f < np.inf for f in perturb_factors):
+        raise ConfigError(
+            f"perturb_factors={perturb_factors!r}: must be positive finite numbers. Fix: e.g. "
+            "(0.8, 1.2)."
+        )
+    moved = math.ceil(fraction * population)
+    if 2 * moved > population:
+        raise ConfigError(
+            f"fraction={fraction!r} with population={population}: the bottom and the top "
+            f"ceil(fraction * population) = {moved} members would overlap. Fix: fraction <= "
+            f"{population // 2 / population:g}, or a larger population."
+        )
+    if hparams is not None:
+        check_values(hparams)
     if hparams is not None and np.shape(hparams.learning_rate) != (population,):
         raise ConfigError(
             f"hparams: leaves must have shape ({population},), one value per member. "
@@ -156,7 +178,7 @@ def pbt(
     bit-identically.
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-3)})
-    _check(config, population, interval, fraction, hparams)
+    _check(config, population, interval, fraction, hparams, perturb_factors, resample_probability)
     check_space(config, space)
     check_positive_int("checkpoint_every", checkpoint_every, 1)
     root = as_key(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 from rich import progress as rich_progress
 from rich.progress import (
@@ -66,6 +67,11 @@ class TrainingProgress(Progress):
         self._steps_per_update = 0  # env steps of one update of every run of the chunk
         self._updates_done = 0  # in the running chunk, the most any call has reported
         self._mean_return = math.nan
+        # The speed shown is the summary's: env steps computed in this process (not those a
+        # resume restored) over the time since the loop started (rich's own moving estimate
+        # counted restored chunks as progress and differed from the summary by up to 2x).
+        self._started = math.nan
+        self._restored = 0
         self._progress = rich_progress.Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=24),
@@ -80,17 +86,25 @@ class TrainingProgress(Progress):
         )
 
     def start(self) -> None:
+        self._started = time.perf_counter()
         self._progress.start()
+
+    def steps_per_second(self) -> float:
+        """Env steps computed in this process per second since `start` (as the summary's)."""
+        elapsed = time.perf_counter() - self._started
+        return (self.completed - self._restored) / elapsed if elapsed > 0 else math.nan
 
     def begin_chunk(self, first_run: int, num_runs: int, units_done: int = 0) -> None:
         """Runs first_run.. first_run + num_runs start (or resume after `units_done` units);
         the runs before them are done."""
         updates_done = units_done * self.updates_per_unit * self.parts
         with self._lock:
+            before = self.completed
             self._chunk_base = first_run * self.env_steps
             self._steps_per_update = num_runs * self.batch_size / self.parts
             self._updates_done = updates_done
             self.completed = int(self._chunk_base + updates_done * self._steps_per_update)
+            self._restored += self.completed - before
         self._progress.update(self._task, completed=self.completed, steps=_short(self.completed))
 
     def __call__(self, updates_done, return_sum, episodes_finished) -> None:
@@ -105,8 +119,8 @@ class TrainingProgress(Progress):
                     self._mean_return = float(return_sum) / int(episodes_finished)
             self.completed = int(self._chunk_base + self._updates_done * self._steps_per_update)
             completed, mean_return = self.completed, self._mean_return
-        task = self._progress.tasks[0]
-        rate = f"({_short(task.speed)}/s)" if task.speed else ""
+            speed = self.steps_per_second()
+        rate = f"({_short(speed)}/s)" if speed > 0 else ""
         shown = "-" if math.isnan(mean_return) else f"{mean_return:.1f}"
         self._progress.update(
             self._task, completed=completed, steps=_short(completed), rate=rate, ret=shown

@@ -32,6 +32,7 @@ from purejaxppo.population import PBTResult
 from purejaxppo.rundirs import save_final, versions, write_json
 from purejaxppo.runs import RunResult
 from purejaxppo.space import columns as field_columns
+from purejaxppo.stats import final_returns, first_nonfinite_update, mean_interval
 from purejaxppo.sweeps import SweepResult
 
 
@@ -87,6 +88,7 @@ def write_train(result: RunResult, directory: Path) -> dict[str, Any]:
         result.metrics["env_steps"][0], result.metrics["episode_return"], result.setting,
         directory / "learning_curve.png",
         f"{config.env_id}: mean and 95% interval over {seeds} seeds",
+        diverged_at=result.first_nonfinite_update,
     )  # fmt: skip
     return result.summary()
 
@@ -106,14 +108,13 @@ def write_sweep(result: SweepResult, directory: Path) -> dict[str, Any]:
     plot_learning_curves(
         run.metrics["env_steps"][0], run.metrics["episode_return"], run.setting,
         directory / "learning_curve.png", f"{run.config.env_id}: sweep", labels,
+        diverged_at=run.first_nonfinite_update,
     )  # fmt: skip
     save_final(directory, run.params, run.obs_stats)
     return run.summary()
 
 
 def pbt_summary(result: PBTResult) -> dict[str, Any]:
-    from purejaxppo.stats import final_returns, first_nonfinite_update, mean_interval
-
     first = first_nonfinite_update(result.metrics["nonfinite"])
     final = final_returns(result.metrics["episode_return"], result.metrics["episodes_finished"])
     final = np.where(first >= 0, np.nan, final)
@@ -179,6 +180,7 @@ def write_pbt(result: PBTResult, directory: Path) -> dict[str, Any]:
         metrics["env_steps"][0], metrics["episode_return"], np.zeros(population, int),
         directory / "learning_curve.png",
         f"{config.env_id}: PBT, mean and 95% interval over {population} members",
+        diverged_at=first_nonfinite_update(metrics["nonfinite"]),
     )  # fmt: skip
     save_final(directory, result.params, result.obs_stats)
     return pbt_summary(result)

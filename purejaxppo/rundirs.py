@@ -1,4 +1,5 @@
-"""Run directories: created exclusively, their JSON written atomically, read back with a clear
+"""Run directories: created exclusively, held by one process at a time, never left stranded by
+a signal or a failure, their JSON written atomically (strict JSON), read back with a clear
 error, and the trained policies saved (orbax) and loaded. What each command writes into its
 directory is in `results`."""
 
@@ -11,8 +12,11 @@ import math
 import os
 import platform
 import secrets
+import shlex
+import shutil
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +24,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from purejaxppo.checkpoint import write_atomically
+from purejaxppo import logs
+from purejaxppo.checkpoint import holds_checkpoints, remove_partial, write_atomically
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError
+from purejaxppo.interrupt import Interrupted
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.trainer import make_train_functions
 
@@ -88,7 +94,7 @@ def read_json(path: Path) -> Any:
         ) from None
 
 
-def check_output_dir(out: Path) -> None:
+def check_output_dir(out: Path, flag: str = "--out") -> None:
     """Raise ConfigError unless `out` is (or can be made) a writable directory. Creates nothing."""
     existing = out
     while not existing.exists():
@@ -97,14 +103,21 @@ def check_output_dir(out: Path) -> None:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise ConfigError(
-            f"--out={str(out)!r}: {str(existing)!r} is a file, not a directory. Fix: choose "
-            "another --out."
+            f"{flag}={str(out)!r}: {str(existing)!r} is a file, not a directory. Fix: choose "
+            f"another {flag}."
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(
-            f"--out={str(out)!r}: {str(existing)!r} is not writable. Fix: choose a directory you "
+            f"{flag}={str(out)!r}: {str(existing)!r} is not writable. Fix: choose a directory you "
             "can write to."
         )
+
+
+def check_output_file(flag: str, path: Path) -> None:
+    """Raise ConfigError unless a file can be written at `path` (checked before any work)."""
+    if path.is_dir():
+        raise ConfigError(f"{flag}={str(path)!r} is a directory. Fix: name a file in it.")
+    check_output_dir(path.parent, flag)
 
 
 def create_run_directory(out: Path, name: str | None, prefix: str) -> Path:
@@ -120,7 +133,7 @@ def create_run_directory(out: Path, name: str | None, prefix: str) -> Path:
     except FileExistsError:
         raise ConfigError(
             f"--name={name!r}: {str(directory)!r} already exists. Fix: choose another --name, or "
-            f"continue that run with `purejaxppo resume {directory}`."
+            f"continue that run with `{resume_hint(directory)}`."
         ) from None
     return directory
 
@@ -149,6 +162,39 @@ def locked(directory: Path) -> Iterator[None]:
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def resume_hint(directory: Path) -> str:
+    return f"purejaxppo resume {shlex.quote(str(directory))}"
+
+
+def guarded(directory: Path, resuming: bool, work: Callable[[], int]) -> int:
+    """Run `work` holding the directory's lock; on Ctrl-C or SIGTERM say how to resume; on a
+    failure of a new run that saved nothing, remove its directory. A directory whose
+    checkpoints hold anything is never removed: they are what a resume continues from."""
+    logs.log_to(directory)
+    try:
+        with locked(directory):
+            return work()
+    except KeyboardInterrupt as stop:  # Interrupted, or Ctrl-C outside the training loop
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        checkpoints = directory / "checkpoints"
+        remove_partial(checkpoints)
+        if isinstance(stop, Interrupted) and stop.saved:
+            print(f"\ninterrupted; checkpoint saved. Continue with: {resume_hint(directory)}")
+        elif resuming or holds_checkpoints(checkpoints):
+            print(
+                f"\ninterrupted; the last checkpoint is kept. Continue with: "
+                f"{resume_hint(directory)}"
+            )
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+            print("\ninterrupted before anything was saved; nothing is left behind.")
+        return 128 + signum
+    except BaseException:
+        if not resuming and not holds_checkpoints(directory / "checkpoints"):
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def save_final(directory: Path, params: Any, obs_stats: Any) -> None:

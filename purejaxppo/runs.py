@@ -19,7 +19,7 @@ from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
-from purejaxppo.hparams import HyperParams
+from purejaxppo.hparams import HyperParams, check_values
 from purejaxppo.progress import Progress, TrainingProgress
 from purejaxppo.stats import Interval, final_returns, first_nonfinite_update, mean_interval
 from purejaxppo.trainer import METRIC_NAMES, make_train_functions
@@ -108,6 +108,7 @@ def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
     drift must be those the config uses (present or not, and of the same shapes)."""
     defaults = config.hparams
     hparams = defaults if hparams is None else hparams
+    check_values(hparams)
     leaves = {name: np.asarray(getattr(hparams, name), np.float32) for name in HyperParams.names()}
     shapes = {leaf.shape for leaf in leaves.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) > 1:

@@ -83,6 +83,11 @@ def parse_space(entries: tuple[str, ...]) -> dict[str, SpaceValue]:
     space: dict[str, SpaceValue] = {}
     for entry in entries:
         name, sep, text = entry.partition("=")
+        if name in space:
+            raise ConfigError(
+                f"--space {entry!r}: {name} is given twice. Fix: one --space entry per field "
+                f"(several values as {name}=v1,v2,...)."
+            )
         try:
             if not sep:
                 raise ValueError
@@ -176,6 +181,11 @@ def sample_settings(
     """The values of each setting, in order (grid: the first field varies slowest)."""
     check_space(config, space)
     names = list(space)
+    if mode == "grid" and num_samples is not None:
+        raise ConfigError(
+            f"num_samples={num_samples!r}: a grid takes every combination, so it draws no "
+            "samples. Fix: leave num_samples unset, or use mode='random' (--mode random)."
+        )
     if mode == "grid":
         ranged = [n for n in names if isinstance(space[n], Range)]
         if ranged:
@@ -231,7 +241,8 @@ def explore(
 ) -> jax.Array:
     """PBT's explore step for one field (traced): `value` [P] (a schedule: [P, K], each knot on
     its own) times a random factor, or with probability `resample_probability` a fresh draw from
-    `spec`; gamma and lambda stay in [0, 1]."""
+    `spec`; it never leaves `spec` (a Range's bounds, or the span of a list's values) nor, for
+    gamma and lambda, [0, 1]."""
     perturb_key, choice_key, resample_key = jax.random.split(key, 3)
     factors = jnp.asarray(factors, jnp.float32)
     perturbed = value * factors[jax.random.randint(perturb_key, value.shape, 0, len(factors))]
@@ -247,6 +258,10 @@ def explore(
         fresh = choices[jax.random.randint(resample_key, picks, 0, choices.shape[0])]
     resample = jax.random.uniform(choice_key, value.shape) < resample_probability
     new = jnp.where(resample, fresh, perturbed)
+    if isinstance(spec, Range):
+        new = jnp.clip(new, spec.low, spec.high)
+    else:
+        new = jnp.clip(new, np.min(spec), np.max(spec))
     if name in UNIT_INTERVAL_FIELDS:
         new = jnp.clip(new, 0.0, 1.0)
     return new.astype(jnp.float32)

@@ -68,17 +68,21 @@ class Interval:
     num_runs: int
 
     def __str__(self) -> str:
+        if self.num_runs < 2:
+            return f"{self.mean:.2f} ({self.num_runs} run: no interval)"
         return f"{self.mean:.2f} [{self.low:.2f}, {self.high:.2f}] (95% CI, {self.num_runs} runs)"
 
 
 def mean_interval(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> Interval:
-    """Mean of `values` (NaNs dropped), percentile-bootstrap interval (scipy, 10k resamples)."""
+    """Mean of `values` (NaNs dropped), percentile-bootstrap interval (scipy, 10k resamples).
+    Fewer than 2 values give no interval (low and high NaN): one run says nothing of spread."""
     values = np.asarray(values, np.float64)
     values = values[np.isfinite(values)]
-    if values.size == 0:
-        return Interval(np.nan, np.nan, np.nan, 0)
+    if values.size < 2:
+        mean = float(values.mean()) if values.size else np.nan
+        return Interval(mean, np.nan, np.nan, int(values.size))
     mean = float(values.mean())
-    if values.size == 1 or np.all(values == values[0]):
+    if np.all(values == values[0]):
         return Interval(mean, mean, mean, int(values.size))
     result = scipy_stats.bootstrap(
         (values,),

@@ -4,11 +4,29 @@ the config. Both are optional extras; a missing one is named with its pip comman
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from purejaxppo.errors import ConfigError
+
+_EXTRAS = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
+
+
+def require(tool: str) -> None:
+    """Raise ConfigError naming the pip command unless `tool`'s package ("tensorboard" or
+    "wandb") imports: checked before training, so that a finished run never fails on it."""
+    module, extra = _EXTRAS[tool]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"--{tool} needs {module}, which is not installed. Fix: pip install "
+            f"'purejaxppo[{extra}]', or drop --{tool}."
+        ) from None
 
 
 def per_update_means(metrics: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -27,12 +45,9 @@ def per_update_means(metrics: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[s
 
 def write_tensorboard(metrics: dict[str, np.ndarray], directory: Path) -> None:
     """Scalars train/NAME against env steps in `directory` (needs tensorboardX)."""
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError as error:
-        raise ImportError(
-            "--tensorboard needs tensorboardX. Fix: pip install 'purejaxppo[tensorboard]'."
-        ) from error
+    require("tensorboard")
+    from tensorboardX import SummaryWriter
+
     steps, means = per_update_means(metrics)
     writer = SummaryWriter(str(directory))
     for name, values in means.items():
@@ -53,10 +68,9 @@ def write_wandb(
     """One wandb run named `name` in `project`, its files under `directory`: the config and, per
     update, train/NAME against env steps. Offline mode needs no network (`wandb sync` uploads it
     later). Returns the run's local directory."""
-    try:
-        import wandb
-    except ImportError as error:
-        raise ImportError("--wandb needs wandb. Fix: pip install 'purejaxppo[wandb]'.") from error
+    require("wandb")
+    import wandb
+
     steps, means = per_update_means(metrics)
     directory.mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=project, name=name, dir=str(directory), config=config, mode=mode,

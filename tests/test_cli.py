@@ -158,3 +158,30 @@ def test_killed_and_resumed_run_ends_bit_identical(tmp_path):
 
     for a, b in zip(jax.tree.leaves(whole_state), jax.tree.leaves(resumed_state), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore:use_cpu_cores")
+def test_an_unexpected_error_ends_on_our_message_with_the_traceback_in_a_log(monkeypatch, capsys):
+    import logging
+
+    from purejaxppo import cli as cli_module
+    from purejaxppo import inspection, logs
+
+    def broken(command) -> int:
+        logging.getLogger("orbax").warning("noise a library prints")
+        raise RuntimeError("something broke")
+
+    monkeypatch.setattr(inspection, "run_envs", broken)
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    monkeypatch.setattr(logs, "_handler", None)
+    assert cli_module.main(["envs"]) == 1
+    err = capsys.readouterr().err
+    assert "noise" not in err and "Traceback" not in err
+    last = err.strip().splitlines()
+    assert last[0] == "purejaxppo: unexpected error: RuntimeError: something broke"
+    log = Path(last[1].split(" is in ")[1].split(";")[0])
+    text = log.read_text()
+    assert "noise a library prints" in text and "Traceback" in text and "something broke" in text
+    log.unlink()

@@ -38,19 +38,25 @@ def test_the_step_limit_truncates_and_death_terminates():
     def step(key, state):
         action_key, step_key, reset_key = jax.random.split(key, 3)
         actions = jax.random.randint(action_key, (num_envs,), 0, 17)
-        return pooled_reset_step(env, jax.random.split(step_key, num_envs),
-                                 jax.random.split(reset_key, env.reset_pool), state, actions,
-                                 params)  # fmt: skip
+        return pooled_reset_step(
+            env,
+            jax.random.split(step_key, num_envs),
+            jax.random.split(reset_key, env.reset_pool_size(num_envs)),
+            state,
+            actions,
+            params,
+        )
 
+    assert [env.reset_pool_size(n) for n in (1, 8, 64, 1024)] == [1, 2, 4, 64]
     for t in range(14):
         obs, new_state, _, terminated, truncated, info = step(jax.random.key(t + 1), state)
         if t == 11:  # the 12th step: every episode that is still alive is truncated
             np.testing.assert_array_equal(truncated, ~np.asarray(terminated))
             assert not np.array_equal(info["final_observation"], obs)
             np.testing.assert_array_equal(new_state.inner.timestep, 0)
-            # All 8 ended at once: they start from the reset_pool (2) worlds made in this step.
+            # All 8 ended at once: they start from the 2 worlds made in this step.
             worlds = {np.asarray(m).tobytes() for m in new_state.inner.map}
-            assert len(worlds) == env.reset_pool
+            assert len(worlds) == env.reset_pool_size(num_envs) == 2
         else:
             assert not np.any(truncated)
         state = new_state

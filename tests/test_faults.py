@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,8 +31,9 @@ SMALL = [*TINY, "--total-timesteps", "1280", "--num-seeds", "2", "--quiet"]
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
     env = {**os.environ, "XLA_FLAGS": "", **(env or {})}
-    return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def digest(directory: Path) -> dict[str, str]:
@@ -54,8 +56,18 @@ def strict_json(path: Path):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    proc = cli("train", *SMALL, "--segment-updates", "2", "--checkpoint-every", "2",
-               "--out", str(out), "--name", "ref")  # fmt: skip
+    proc = cli(
+        "train",
+        *SMALL,
+        "--segment-updates",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--out",
+        str(out),
+        "--name",
+        "ref",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "ref"
 
@@ -71,6 +83,37 @@ def test_diverged_training_is_said_and_exits_3(tmp_path):
     assert summary["final_return_mean"] is None  # never 0.00, and never a bare NaN
     assert summary["nonfinite_values_written_as_null"] >= 1
     assert "0.00 [0.00, 0.00]" not in proc.stdout
+    proc = cli("eval", str(tmp_path / "nan"), "--num-episodes", "1")
+    assert proc.returncode == 3 and "2 of 2 runs have non-finite parameters" in proc.stderr
+    assert strict_json(tmp_path / "nan" / "eval.json")["per_run_mean_return"] == [None, None]
+
+
+def test_learning_curves_leave_diverged_runs_out_of_the_band_and_mark_them(tmp_path, monkeypatch):
+    from purejaxppo import plots
+
+    drawn = []
+    real = plots._figure
+
+    def keep(*args):
+        figure = real(*args)
+        drawn.append(figure[2])
+        return figure
+
+    monkeypatch.setattr(plots, "_figure", keep)
+    returns = np.stack([np.arange(10.0), np.arange(10.0) + 2, np.full(10, 500.0)])
+    plots.plot_learning_curves(
+        np.arange(10) * 100,
+        returns,
+        np.zeros(3, int),
+        tmp_path / "c.png",
+        "t",
+        diverged_at=np.array([-1, -1, 4]),
+    )
+    ax = drawn[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), np.arange(10.0) + 1)  # runs 0 and 1
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["diverged: 1 of 3 runs (left out of the mean)"]
+    assert len(ax.lines[1].get_xdata()) == 5  # drawn up to the update where it diverged
 
 
 def test_diverged_runs_are_left_out_of_the_mean_not_counted_as_zero():
@@ -116,9 +159,14 @@ def test_a_read_only_output_directory_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--num-seeds", "0"], ["--segment-updates", "0"], ["--checkpoint-every", "3"],
-     ["--network", "cnn"], ["--progress-every", "0"]],
-)  # fmt: skip
+    [
+        ["--num-seeds", "0"],
+        ["--segment-updates", "0"],
+        ["--checkpoint-every", "3"],
+        ["--network", "cnn"],
+        ["--progress-every", "0"],
+    ],
+)
 def test_a_refused_value_leaves_nothing(args, tmp_path):
     proc = cli("train", *TINY, "--total-timesteps", "1280", *args, "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "Fix:" in proc.stderr and "Traceback" not in proc.stderr
@@ -155,7 +203,7 @@ def test_resume_writes_missing_results_again_from_the_checkpoint(lost, finished,
 
 
 def test_a_failure_after_training_keeps_the_finished_checkpoint(tmp_path):
-    from purejaxppo.commands import _guarded
+    from purejaxppo.rundirs import guarded
 
     run = tmp_path / "run"
     (run / "checkpoints" / "chunks" / "00000").mkdir(parents=True)
@@ -165,13 +213,13 @@ def test_a_failure_after_training_keeps_the_finished_checkpoint(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError):
-        _guarded(run, False, fails_while_writing_results)
+        guarded(run, False, fails_while_writing_results)
     assert (run / "checkpoints" / "chunks" / "00000" / "data").exists()
 
 
 def test_a_second_signal_leaves_no_partial_checkpoint_and_says_how_to_resume(tmp_path, capsys):
-    from purejaxppo.commands import _guarded
     from purejaxppo.interrupt import Interrupted
+    from purejaxppo.rundirs import guarded
 
     run = tmp_path / "my run"
     state = run / "checkpoints" / "state"
@@ -182,9 +230,80 @@ def test_a_second_signal_leaves_no_partial_checkpoint_and_says_how_to_resume(tmp
         (state / "4.orbax-checkpoint-tmp-123").mkdir()
         raise Interrupted(signal.SIGINT, saved=False)
 
-    assert _guarded(run, False, stopped_mid_write) == 130
+    assert guarded(run, False, stopped_mid_write) == 130
     assert not list(state.glob("*tmp*")) and (state / "3" / "data").exists()
     assert f"purejaxppo resume '{run}'" in capsys.readouterr().out
+
+
+REFUSED_UP_FRONT = {
+    "space given twice": (
+        ["sweep", "--space", "learning_rate=1e-4", "--space", "gamma=0.9,0.99"],
+        "given 2 times",
+    ),
+    "a field twice in one space": (["sweep", "--space", "gamma=0.9", "gamma=0.99"], "given twice"),
+    "num-samples in grid mode": (
+        ["sweep", "--space", "gamma=0.9,0.99", "--num-samples", "3"],
+        "num_samples=3",
+    ),
+    "a probability above 1": (["pbt", "--resample-probability", "2"], "resample_probability=2"),
+    "overlapping PBT sets": (["pbt", "--population", "3", "--fraction", "0.5"], "would overlap"),
+    "a seed jax wraps around": (["train", "--seed", str(2**40)], "key=1099511627776"),
+    "a preset for another env": (
+        ["train", "--preset", "Pendulum-v1", "--env", "CartPole-v1"],
+        "--preset-for-another-env",
+    ),
+    "a tracking extra that is missing": (["train", "--tensorboard"], "pip install"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_UP_FRONT))
+def test_inputs_that_would_be_silently_wrong_are_refused_up_front(case, tmp_path):
+    args, says = REFUSED_UP_FRONT[case]
+    env = {"PYTHONPATH": str(tmp_path / "hide")} if "extra" in case else None
+    if env:  # a tensorboardX that cannot be imported, as on a machine without the extra
+        (tmp_path / "hide" / "tensorboardX").mkdir(parents=True)
+        (tmp_path / "hide" / "tensorboardX" / "__init__.py").write_text("raise ImportError")
+    proc = cli(*args, *TINY, "--total-timesteps", "1280", "--out", str(tmp_path / "o"), env=env)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--env-id", "NotAnEnv"], "--env-id='NotAnEnv'"),
+        (["--out", "/etc/hostname/t.md"], "a file"),
+    ],
+)
+def test_bench_checks_its_inputs_before_measuring(args, says):
+    proc = cli("bench", "--seeds", "1", "--total-timesteps", "1280", *args)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+
+
+def test_eval_checks_the_gif_path_before_evaluating(finished, tmp_path):
+    proc = cli("eval", str(finished), "--gif", str(tmp_path))
+    assert proc.returncode == 2 and "is a directory" in proc.stderr, proc.stderr[-2000:]
+    assert not (finished / "eval.json").exists()
+
+
+def test_traced_hyperparameters_are_range_checked_on_the_host():
+    config = PPOConfig(num_envs=4, num_steps=32, total_timesteps=1280, num_minibatches=2)
+    bad = config.hparams.replace(learning_rate=np.float32(-1e-3))
+    with pytest.raises(ConfigError, match=r"hparams.learning_rate=-0.001: must be > 0"):
+        purejaxppo.train(config, hparams=bad)
+    stacked = purejaxppo.HyperParams.stack([config.hparams, config.hparams.replace(gamma=1.5)])
+    with pytest.raises(ConfigError, match=r"hparams.gamma\[1\]=1.5"):
+        purejaxppo.train(config, hparams=stacked)
+    with pytest.raises(ConfigError, match="a dict, not a HyperParams"):
+        purejaxppo.train(config, hparams={"learning_rate": 1e-3})
+
+
+def test_pbt_explore_never_leaves_the_users_range():
+    from purejaxppo.space import Range, explore
+
+    value = jax.numpy.full((1000,), 9e-4)
+    new = explore(jax.random.key(0), "learning_rate", value, Range(1e-4, 1e-3), (0.8, 1.2), 0.25)
+    assert float(new.max()) <= 1e-3 and float(new.min()) >= 1e-4
 
 
 # ------------------------------------------------------------------------- resume
@@ -196,8 +315,18 @@ def test_resume_of_a_finished_run_changes_nothing(finished):
 
 
 TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-LONG = [*TINY, "--total-timesteps", str(4 * 32 * 160), "--num-seeds", "2", "--quiet",
-        "--segment-updates", "4", "--checkpoint-every", "4"]  # fmt: skip
+LONG = [
+    *TINY,
+    "--total-timesteps",
+    str(4 * 32 * 160),
+    "--num-seeds",
+    "2",
+    "--quiet",
+    "--segment-updates",
+    "4",
+    "--checkpoint-every",
+    "4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +334,14 @@ def stopped_once(tmp_path_factory) -> Path:
     """A train on 2 devices stopped by SIGTERM after its first checkpoint (exit status 143)."""
     out = tmp_path_factory.mktemp("stopped")
     command = [*CLI, "train", *LONG, "--out", str(out), "--name", "run"]
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **TWO_DEVICES},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **TWO_DEVICES},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     state = out / "run" / "checkpoints" / "state"
     deadline = time.time() + 240
     while time.time() < deadline and not (state.exists() and any(state.glob("[0-9]*"))):
@@ -312,8 +447,13 @@ def test_a_full_disk_during_a_checkpoint_is_said_and_the_last_one_kept(tmp_path,
 def test_small_ones(finished, tmp_path):
     proc = cli("eval", str(finished), "--num-episodes", "0")
     assert proc.returncode == 2 and "--num-episodes=0" in proc.stderr
-    piped = subprocess.run(f"{sys.executable} -m purejaxppo.cli train --help | head -3",
-                           shell=True, cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    piped = subprocess.run(
+        f"{sys.executable} -m purejaxppo.cli train --help | head -3",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
     envs = cli("envs")
     assert envs.returncode == 0

@@ -14,13 +14,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "purejaxppo"
 
 # Bottom to top: a module may import only modules listed before it.
 ORDER = [
-    "errors", "devices", "memory", "tuning", "prng", "stats", "fitness", "plots", "progress",
-    "interrupt", "env_ids", "drift", "hparams", "config", "schedules", "presets", "space",
-    "brax_env", "suite_env", "xminigrid_env", "xland_env", "craftax_env", "jumanji_env",
+    "errors", "logs", "devices", "memory", "tuning", "prng", "stats", "fitness", "plots",
+    "progress", "interrupt", "env_ids", "drift", "hparams", "config", "schedules", "presets",
+    "space", "brax_env", "suite_env", "xminigrid_env", "xland_env", "craftax_env", "jumanji_env",
     "playground_env", "envs", "networks", "normalization", "rollout", "advantages", "loss",
     "update", "trainer", "checkpoint", "batched", "evaluation", "program", "engine", "runs",
     "sweeps", "population", "strategies", "evolution", "bench", "tracking", "rundirs", "results",
-    "options", "commands", "inspection", "cli",
+    "options", "preflight", "commands", "inspection", "cli",
 ]  # fmt: skip
 
 

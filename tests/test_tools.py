@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import jax
 import numpy as np
 import pytest
@@ -46,6 +48,31 @@ def test_progress_is_one_host_call_per_report_per_chunk_never_per_run(small_conf
     reports = [u for u in range(1, n + 1) if u % every == 0 or u == n]
     assert tracker.calls == 2 * len(reports)  # 2 chunks of 3 runs, one call for all 3
     assert tracker.completed == tracker.total == 6 * small_config.env_steps
+
+
+def test_the_progress_speed_is_the_summarys_and_leaves_restored_runs_out(monkeypatch):
+    clock = iter([100.0, 102.0, 104.0])
+    monkeypatch.setattr("purejaxppo.progress.time.perf_counter", lambda: next(clock))
+    tracker = TrainingProgress(2, 10 * 64, 64, "test", enabled=False)
+    tracker.start()  # t = 100
+    tracker.begin_chunk(0, 2, units_done=4)  # a resume: 4 updates of both runs restored
+    tracker(6, 0.0, 0)  # t = 102: 2 updates of 2 runs of 64 steps computed here
+    assert tracker.completed == 6 * 2 * 64
+    assert tracker.steps_per_second() == 2 * 2 * 64 / 4.0  # t = 104
+
+
+def test_a_job_larger_than_the_disk_is_refused_and_a_large_one_announced(tmp_path, capsys):
+    from purejaxppo import preflight
+
+    config = purejaxppo.PPOConfig(total_timesteps=10_000_000)
+    free = shutil.disk_usage(tmp_path).free
+    runs = int(free / preflight.output_bytes(config, 1, 10_000, True)) + 1
+    with pytest.raises(purejaxppo.ConfigError, match="GiB free"):
+        preflight.check_size(config, runs, 10_000, tmp_path / "new", True)
+    large = int(2 * preflight.LARGE_BYTES / preflight.output_bytes(config, 1, 10_000, True)) + 1
+    if preflight.output_bytes(config, large, 10_000, True) < free:
+        preflight.check_size(config, large, 10_000, tmp_path, True)
+        assert "GiB" in capsys.readouterr().err
 
 
 def test_no_callback_without_progress(small_config, monkeypatch):

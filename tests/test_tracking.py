@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from purejaxppo import tracking
+from purejaxppo import ConfigError, tracking
 from tests.processes import cli
 
 METRICS = {
@@ -90,10 +90,10 @@ def test_wandb_gets_the_same_means_and_the_config(tmp_path, monkeypatch):
 
 def test_a_missing_extra_names_its_pip_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
-    with pytest.raises(ImportError, match=r"pip install 'purejaxppo\[wandb\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[wandb\]'"):
         tracking.write_wandb(METRICS, {}, tmp_path, "p", "n")
     monkeypatch.setitem(sys.modules, "tensorboardX", None)
-    with pytest.raises(ImportError, match=r"pip install 'purejaxppo\[tensorboard\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'purejaxppo\[tensorboard\]'"):
         tracking.write_tensorboard(METRICS, tmp_path)
 
 
