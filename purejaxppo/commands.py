@@ -15,7 +15,7 @@ from typing import Any
 
 from purejaxppo import preflight, results, rundirs
 from purejaxppo.config import PPOConfig
-from purejaxppo.errors import EXIT_DIVERGED, ConfigError, check_positive_int
+from purejaxppo.errors import EXIT_DIVERGED, ConfigError, as_key, check_positive_int
 from purejaxppo.options import (
     COMMANDS,
     ESCommand,
@@ -36,6 +36,7 @@ def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path
     from purejaxppo.trainer import make_train_functions
 
     functions = make_train_functions(command.config)  # raises if the config does not fit its env
+    as_key(command.seed, "--seed")
     preflight.check_tracking(command)
     params = jax.eval_shape(functions.init_params, jax.random.key(0))
     parameters = sum(leaf.size for leaf in jax.tree.leaves(params))
@@ -160,7 +161,7 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
 
 
 def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
-    from purejaxppo.population import pbt
+    from purejaxppo.population import check_arguments, pbt
 
     space = parse_space(command.space)
     options = {
@@ -169,6 +170,9 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
         "resample_probability": command.resample_probability,
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
+    check_positive_int("--progress-every", command.progress_every, 10)
+    check_arguments(command.config, **{k: v for k, v in options.items()
+                                       if k not in ("key", "progress_every")})  # fmt: skip
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id + "-pbt", command.population)
 

@@ -25,7 +25,7 @@ import numpy as np
 from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
-from purejaxppo.errors import ConfigError, as_key, check_positive_int
+from purejaxppo.errors import ConfigError, as_key, check_positive_int, config_error
 from purejaxppo.fitness import windowed_return
 from purejaxppo.hparams import HyperParams, check_values
 from purejaxppo.progress import Progress, TrainingProgress
@@ -113,9 +113,21 @@ def exploit_and_explore(
     return states, hparams.replace(**changes), parents
 
 
-def _check(
-    config, population, interval, fraction, hparams, perturb_factors, resample_probability
+def check_arguments(
+    config: PPOConfig,
+    space: Space,
+    population: int = 8,
+    interval: int = 10,
+    hparams: HyperParams | None = None,
+    fraction: float = 0.25,
+    perturb_factors: tuple[float, ...] = (0.8, 1.2),
+    resample_probability: float = 0.25,
+    checkpoint_every: int = 1,
 ) -> None:
+    """Raise ConfigError unless `pbt` can run with these arguments (its own defaults alike);
+    the command line calls it before it creates anything."""
+    check_space(config, space)
+    check_positive_int("checkpoint_every", checkpoint_every, 1)
     check_positive_int("interval", interval, 10)
     if not isinstance(population, int) or isinstance(population, bool) or population < 2:
         raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 8.")
@@ -127,15 +139,9 @@ def _check(
             "Fix: a smaller interval or a larger total_timesteps."
         )
     if not 0.0 <= resample_probability <= 1.0:
-        raise ConfigError(
-            f"resample_probability={resample_probability!r}: a probability must be in [0, 1]. "
-            "Fix: e.g. 0.25."
-        )
+        raise config_error("resample_probability", resample_probability, "not in [0, 1]", "use .25")
     if not perturb_factors or not all(0 < f < np.inf for f in perturb_factors):
-        raise ConfigError(
-            f"perturb_factors={perturb_factors!r}: must be positive finite numbers. Fix: e.g. "
-            "(0.8, 1.2)."
-        )
+        raise config_error("perturb_factors", perturb_factors, "not all > 0", "use (0.8, 1.2)")
     moved = math.ceil(fraction * population)
     if 2 * moved > population:
         raise ConfigError(
@@ -178,9 +184,17 @@ def pbt(
     bit-identically.
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-3)})
-    _check(config, population, interval, fraction, hparams, perturb_factors, resample_probability)
-    check_space(config, space)
-    check_positive_int("checkpoint_every", checkpoint_every, 1)
+    check_arguments(
+        config,
+        space,
+        population,
+        interval,
+        hparams,
+        fraction,
+        perturb_factors,
+        resample_probability,
+        checkpoint_every,
+    )
     root = as_key(key)
     sample_key, init_key, run_key = jax.random.split(root, 3)
     if hparams is None:
@@ -189,9 +203,13 @@ def pbt(
         )
     hparams = jax.tree.map(lambda x: np.asarray(x, np.float32), hparams)
     units = segment_lengths(config.num_updates, interval)
-    tracker = progress if isinstance(progress, TrainingProgress) else TrainingProgress(
-        population, config.env_steps, config.batch_size, f"{config.env_id} PBT", bool(progress)
-    )  # fmt: skip
+    tracker = (
+        progress
+        if isinstance(progress, TrainingProgress)
+        else TrainingProgress(
+            population, config.env_steps, config.batch_size, f"{config.env_id} PBT", bool(progress)
+        )
+    )
     training = BatchedTraining(
         make_train_functions(config),
         tracker if progress else None,
@@ -212,9 +230,15 @@ def pbt(
 
         def exploit():
             return exploit_and_explore(
-                step, states, carry["hparams"], fitness, space,
-                fraction, perturb_factors, resample_probability,
-            )  # fmt: skip
+                step,
+                states,
+                carry["hparams"],
+                fitness,
+                space,
+                fraction,
+                perturb_factors,
+                resample_probability,
+            )
 
         def keep():
             return states, carry["hparams"], jnp.arange(population)
@@ -227,8 +251,10 @@ def pbt(
         )
         return {"states": new_states, "hparams": new_hparams}, outputs
 
-    inputs = {"key": np.asarray(jax.random.key_data(jax.random.split(init_key, population))),
-              "hparams": hparams}  # fmt: skip
+    inputs = {
+        "key": np.asarray(jax.random.key_data(jax.random.split(init_key, population))),
+        "hparams": hparams,
+    }
     program = engine.Program(
         name="pbt",
         init=lambda inputs: {"states": training.init(inputs["key"]), "hparams": inputs["hparams"]},

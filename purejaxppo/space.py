@@ -181,11 +181,6 @@ def sample_settings(
     """The values of each setting, in order (grid: the first field varies slowest)."""
     check_space(config, space)
     names = list(space)
-    if mode == "grid" and num_samples is not None:
-        raise ConfigError(
-            f"num_samples={num_samples!r}: a grid takes every combination, so it draws no "
-            "samples. Fix: leave num_samples unset, or use mode='random' (--mode random)."
-        )
     if mode == "grid":
         ranged = [n for n in names if isinstance(space[n], Range)]
         if ranged:
@@ -217,6 +212,11 @@ def sample_settings(
         raise ConfigError(f"mode={mode!r}: unknown search mode. Fix: use grid or random.")
     for values in settings:
         config.replace(**values)  # every setting must be a valid config
+    if mode == "grid" and num_samples is not None:
+        raise ConfigError(
+            f"num_samples={num_samples!r}: a grid takes every combination, so it draws no "
+            "samples. Fix: leave num_samples unset, or use mode='random' (--mode random)."
+        )
     return settings
 
 

@@ -245,9 +245,15 @@ REFUSED_UP_FRONT = {
         ["sweep", "--space", "gamma=0.9,0.99", "--num-samples", "3"],
         "num_samples=3",
     ),
-    "a probability above 1": (["pbt", "--resample-probability", "2"], "resample_probability=2"),
-    "overlapping PBT sets": (["pbt", "--population", "3", "--fraction", "0.5"], "would overlap"),
-    "a seed jax wraps around": (["train", "--seed", str(2**40)], "key=1099511627776"),
+    "a probability above 1": (
+        ["pbt", "--interval", "2", "--resample-probability", "2"],
+        "resample_probability=2",
+    ),
+    "overlapping PBT sets": (
+        ["pbt", "--interval", "2", "--population", "3", "--fraction", "0.5"],
+        "would overlap",
+    ),
+    "a seed jax wraps around": (["train", "--seed", str(2**40)], "--seed=1099511627776"),
     "a preset for another env": (
         ["train", "--preset", "Pendulum-v1", "--env", "CartPole-v1"],
         "--preset-for-another-env",
@@ -303,7 +309,7 @@ def test_pbt_explore_never_leaves_the_users_range():
 
     value = jax.numpy.full((1000,), 9e-4)
     new = explore(jax.random.key(0), "learning_rate", value, Range(1e-4, 1e-3), (0.8, 1.2), 0.25)
-    assert float(new.max()) <= 1e-3 and float(new.min()) >= 1e-4
+    assert new.max() <= np.float32(1e-3) and new.min() >= np.float32(1e-4)
 
 
 # ------------------------------------------------------------------------- resume
