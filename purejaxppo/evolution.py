@@ -26,8 +26,8 @@ from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
-from purejaxppo.fitness import FITNESS_FUNCTIONS, FitnessFn
 from purejaxppo.progress import Progress, TrainingProgress
+from purejaxppo.scores import SCORES, ScoreFn
 from purejaxppo.space import Range, Space
 from purejaxppo.strategies import ALIASES, Encoding, make_strategy, to_minimise
 from purejaxppo.trainer import make_train_functions
@@ -86,12 +86,12 @@ def prepare(
     strategy: str = "CMA_ES",
     std_init: float = 0.5,
     strategy_options: dict[str, Any] | None = None,
-    fitness: str | FitnessFn = "final_return",
+    fitness: str | ScoreFn = "final_return",
     segment_generations: int | None = None,
     checkpoint_every: int = 1,
     max_runs_per_chunk: int | None = None,
     progress_every: int = DEFAULT_PROGRESS_EVERY,
-) -> tuple[Encoding, tuple[Any, Any], FitnessFn, str]:
+) -> tuple[Encoding, tuple[Any, Any], ScoreFn, str]:
     """Check the arguments of `es` (a ConfigError naming the bad one) before anything runs; the
     encoding of the space, the strategy and its params, the fitness function and its name."""
     if not isinstance(population, int) or isinstance(population, bool) or population < 2:
@@ -108,12 +108,12 @@ def prepare(
     strategy = make_strategy(strategy, population, encoding.size, float(std_init), strategy_options)
     if not isinstance(fitness, str):
         return encoding, strategy, fitness, getattr(fitness, "__qualname__", "")
-    if fitness not in FITNESS_FUNCTIONS:
+    if fitness not in SCORES:
         raise ConfigError(
-            f"fitness={fitness!r}: unknown. Fix: one of {', '.join(FITNESS_FUNCTIONS)}, or a "
+            f"fitness={fitness!r}: unknown. Fix: one of {', '.join(SCORES)}, or a "
             "function of one run's metrics."
         )
-    return encoding, strategy, FITNESS_FUNCTIONS[fitness], fitness
+    return encoding, strategy, SCORES[fitness], fitness
 
 
 def es(
@@ -124,7 +124,7 @@ def es(
     num_seeds: int = 4,
     strategy: str = "CMA_ES",
     key: jax.Array | int = 0,
-    fitness: str | FitnessFn = "final_return",
+    fitness: str | ScoreFn = "final_return",
     std_init: float = 0.5,
     strategy_options: dict[str, Any] | None = None,
     devices: list[jax.Device] | None = None,
@@ -138,7 +138,7 @@ def es(
     """Search the `space` (field -> `Range`) with an evosax strategy; one compile.
 
     Every generation trains population x num_seeds runs of `config` for its full budget.
-    `fitness` names a function of `purejaxppo.fitness` ("final_return", "area_under_curve") or is
+    `fitness` names a score of `purejaxppo.scores` ("final_return", "area_under_curve") or is
     a function of one run's metrics (leaves [T]) returning a scalar, higher better. The search
     starts at the config's values (a value outside its range starts at the range's middle) with
     std `std_init` in z units (a sigmoid's input). Generations run `segment_generations` at a

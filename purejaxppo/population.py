@@ -26,9 +26,9 @@ from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int, config_error
-from purejaxppo.fitness import windowed_return
 from purejaxppo.hparams import HyperParams, check_values
 from purejaxppo.progress import Progress, TrainingProgress
+from purejaxppo.scores import windowed_return
 from purejaxppo.space import Range, Space, check_space, explore, sample_settings, stack_settings
 from purejaxppo.trainer import METRIC_NAMES, TrainState, make_train_functions
 

@@ -26,13 +26,14 @@ import jax
 import numpy as np
 import pandas as pd
 
+from purejaxppo import scores
 from purejaxppo.evolution import ESResult
 from purejaxppo.plots import plot_es, plot_learning_curves, plot_trajectories
 from purejaxppo.population import PBTResult
 from purejaxppo.rundirs import save_final, versions, write_json
 from purejaxppo.runs import RunResult
 from purejaxppo.space import columns as field_columns
-from purejaxppo.stats import final_returns, first_nonfinite_update, mean_interval
+from purejaxppo.stats import mean_interval
 from purejaxppo.sweeps import SweepResult
 
 
@@ -115,9 +116,8 @@ def write_sweep(result: SweepResult, directory: Path) -> dict[str, Any]:
 
 
 def pbt_summary(result: PBTResult) -> dict[str, Any]:
-    first = first_nonfinite_update(result.metrics["nonfinite"])
-    final = final_returns(result.metrics["episode_return"], result.metrics["episodes_finished"])
-    final = np.where(first >= 0, np.nan, final)
+    first = np.asarray(scores.diverged_at(result.metrics["nonfinite"]))
+    final = np.asarray(scores.final_return(result.metrics), np.float64)
     interval = mean_interval(final)
     best = int(np.argmax(np.where(np.isfinite(final), final, -np.inf)))
     return {
@@ -180,7 +180,7 @@ def write_pbt(result: PBTResult, directory: Path) -> dict[str, Any]:
         metrics["env_steps"][0], metrics["episode_return"], np.zeros(population, int),
         directory / "learning_curve.png",
         f"{config.env_id}: PBT, mean and 95% interval over {population} members",
-        diverged_at=first_nonfinite_update(metrics["nonfinite"]),
+        diverged_at=np.asarray(scores.diverged_at(metrics["nonfinite"])),
     )  # fmt: skip
     save_final(directory, result.params, result.obs_stats)
     return pbt_summary(result)

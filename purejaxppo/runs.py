@@ -15,13 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxppo import engine, prng
+from purejaxppo import engine, prng, scores
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.hparams import HyperParams, check_values
 from purejaxppo.progress import Progress, TrainingProgress
-from purejaxppo.stats import Interval, final_returns, first_nonfinite_update, mean_interval
+from purejaxppo.stats import Interval, mean_interval
 from purejaxppo.trainer import METRIC_NAMES, make_train_functions
 
 DEFAULT_SEGMENT_UPDATES = 100
@@ -66,14 +66,13 @@ class RunResult:
     def first_nonfinite_update(self) -> np.ndarray:
         """[runs] the first update whose losses, gradients or parameters were not finite; -1 for
         a run that never diverged."""
-        return first_nonfinite_update(self.metrics["nonfinite"])
+        return np.asarray(scores.diverged_at(self.metrics["nonfinite"]))
 
     @property
     def final_returns(self) -> np.ndarray:
         """[runs] mean return of the episodes finished in each run's last 5% of updates; NaN for
         a run that finished none there or that diverged (never counted as a number)."""
-        returns = final_returns(self.metrics["episode_return"], self.metrics["episodes_finished"])
-        return np.where(self.first_nonfinite_update >= 0, np.nan, returns)
+        return np.asarray(scores.final_return(self.metrics), np.float64)
 
     @property
     def final_return(self) -> Interval:

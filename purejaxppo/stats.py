@@ -1,4 +1,5 @@
-"""Summaries over runs: the final return of each run and a bootstrap interval over runs."""
+"""Summaries over runs: bootstrap intervals and the interquartile mean of runs' scores (each
+run's score comes from `scores`)."""
 
 from __future__ import annotations
 
@@ -7,48 +8,21 @@ import dataclasses
 import numpy as np
 from scipy import stats as scipy_stats
 
-FINAL_FRACTION = 0.05
+from purejaxppo.scores import FINAL_FRACTION, windowed_return
 
 
 def final_returns(
     episode_return: np.ndarray, episodes_finished: np.ndarray, fraction: float = FINAL_FRACTION
 ) -> np.ndarray:
-    """Mean return of the episodes that finished in the last `fraction` of updates, per run.
-
-    Inputs are [runs, updates] (or [updates]); episodes are weighted by how many finished in each
-    update, so an update where none finished (NaN return) counts for nothing. A run with no
-    finished episode in the window gets NaN, and so does a run whose finished episodes have a
-    non-finite return (a diverged run): NaN is never summed as 0.
-    """
-    episode_return = np.atleast_2d(np.asarray(episode_return, np.float64))
-    count = np.atleast_2d(np.asarray(episodes_finished, np.float64))
-    window = max(1, int(np.ceil(episode_return.shape[-1] * fraction)))
-    returns, count = episode_return[..., -window:], count[..., -window:]
-    total = np.sum(np.where(count > 0, returns * count, 0.0), axis=-1)
-    finished = count.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finished > 0, total / finished, np.nan)
-
-
-def first_nonfinite_update(nonfinite: np.ndarray) -> np.ndarray:
-    """[runs, updates] flags -> [runs]: the first update whose losses, gradients or parameters
-    were not finite, or -1 for a run that never diverged."""
-    nonfinite = np.atleast_2d(np.asarray(nonfinite)) > 0
-    return np.where(nonfinite.any(axis=-1), nonfinite.argmax(axis=-1), -1)
-
-
-def area_under_curve(episode_return: np.ndarray) -> np.ndarray:
-    """Area under each run's learning curve divided by its length, [runs, updates] -> [runs].
-
-    Updates are equally spaced in env steps, so this is the mean over updates of the per-update
-    mean episode return; updates in which no episode finished are skipped (NaN if none did).
-    """
-    episode_return = np.atleast_2d(np.asarray(episode_return, np.float64))
-    finished = np.isfinite(episode_return)
-    total = np.where(finished, episode_return, 0.0).sum(axis=-1)
-    count = finished.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+    """[runs, updates] (or [updates]) -> [runs]: `scores.windowed_return` of a run's returns and
+    episode counts alone (no divergence flags: see `scores` for the score of whole metrics)."""
+    episode_return = np.atleast_2d(np.asarray(episode_return, np.float32))
+    metrics = {
+        "episode_return": episode_return,
+        "episodes_finished": np.atleast_2d(episodes_finished),
+        "nonfinite": np.zeros(episode_return.shape, np.int32),
+    }
+    return np.asarray(windowed_return(metrics, fraction), np.float64)
 
 
 def iqm(values: np.ndarray) -> float:

@@ -10,11 +10,12 @@ import jax
 import numpy as np
 import pandas as pd
 
+from purejaxppo import scores
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import as_key
 from purejaxppo.runs import RunResult, train
 from purejaxppo.space import Space, columns, sample_settings, stack_settings
-from purejaxppo.stats import area_under_curve, iqm, mean_interval
+from purejaxppo.stats import iqm, mean_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +52,7 @@ def sweep(
     result = train(config, num_seeds=num_seeds, key=train_key, hparams=hparams, **train_options)
 
     final = result.final_returns
-    auc = area_under_curve(result.metrics["episode_return"])
+    auc = np.asarray(scores.area_under_curve(result.metrics), np.float64)
     runs = pd.DataFrame(
         {
             "config": result.setting,

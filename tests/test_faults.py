@@ -385,6 +385,7 @@ def test_sigterm_checkpoints_and_resume_ends_like_an_uninterrupted_run(stopped, 
     proc = cli("resume", str(stopped), "--quiet", env=TWO_DEVICES)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "is damaged" in proc.stderr and steps[-1].name in proc.stderr
+    assert "Traceback" not in proc.stderr and "Event loop is closed" not in proc.stderr
     pd.testing.assert_frame_equal(expected, pd.read_csv(stopped / "metrics.csv"), check_exact=True)
 
 

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "purejaxppo"
 
 # Bottom to top: a module may import only modules listed before it.
 ORDER = [
-    "errors", "logs", "devices", "memory", "tuning", "prng", "stats", "fitness", "plots",
+    "errors", "logs", "devices", "memory", "tuning", "prng", "scores", "stats", "plots",
     "progress", "interrupt", "env_ids", "drift", "hparams", "config", "schedules", "presets",
     "space", "brax_env", "suite_env", "xminigrid_env", "xland_env", "craftax_env", "jumanji_env",
     "playground_env", "envs", "networks", "normalization", "rollout", "advantages", "loss",

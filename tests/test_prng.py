@@ -178,7 +178,11 @@ def test_raw_keys_of_either_width_and_bad_seeds():
             as_key(bad)
 
 
-def test_x64_mode_trains():
+def test_x64_mode_trains(tmp_path):
+    from purejaxppo import train
+
     with jax.enable_x64(True):
         result = jax.jit(make_train(TINY))(jax.random.key(0), TINY.hparams)
-    assert np.isfinite(result.metrics["policy_loss"]).all()
+        assert np.isfinite(result.metrics["policy_loss"]).all()
+        runs = train(TINY, num_seeds=2, key=1, checkpoint_dir=tmp_path, segment_updates=2)
+        assert np.isfinite(runs.metrics["policy_loss"]).all()

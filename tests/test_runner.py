@@ -80,3 +80,6 @@ def test_bootstrap_interval():
     assert 1.0 <= interval.low < 2.5 < interval.high <= 4.0
     constant = mean_interval(np.full(8, 500.0))
     assert (constant.low, constant.high) == (500.0, 500.0)
+    one = mean_interval(np.array([7.0, np.nan]))  # one run says nothing of spread
+    assert one.mean == 7.0 and np.isnan(one.low) and np.isnan(one.high)
+    assert str(one) == "7.00 (1 run: no interval)"

@@ -1,0 +1,43 @@
+"""One definition of a run's scores: the compiled loop (PBT, ES) and the host (summaries, the
+sweep's columns) give the same numbers, and a diverged run scores NaN everywhere."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from purejaxppo import scores
+
+METRICS = {  # 3 runs x 4 updates; run 2 diverged at update 2 (its returns stay finite)
+    "episode_return": np.array(
+        [[1.0, np.nan, 3.0, 5.0], [2.0, 2.0, np.nan, np.nan], [1.0, 4.0, 9.0, 9.0]], np.float32
+    ),
+    "episodes_finished": np.array([[1, 0, 2, 1], [3, 1, 0, 0], [1, 1, 1, 1]], np.int32),
+    "nonfinite": np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]], np.int32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(scores.SCORES))
+def test_host_and_compiled_scores_agree(name):
+    score = scores.SCORES[name]
+    np.testing.assert_array_equal(score(METRICS), jax.jit(score)(METRICS))
+
+
+def test_the_scores_by_hand():
+    np.testing.assert_allclose(scores.windowed_return(METRICS, 0.5), [(6 + 5) / 3, np.nan, np.nan])
+    np.testing.assert_allclose(scores.area_under_curve(METRICS), [3.0, 2.0, np.nan])
+    np.testing.assert_array_equal(scores.diverged_at(METRICS["nonfinite"]), [-1, -1, 2])
+
+
+def test_the_sweep_column_and_es_fitness_are_one_score(small_config):
+    # Before, the sweep's auc column counted a diverged run's finite returns while ES's fitness
+    # of the same name gave NaN.
+    import purejaxppo
+
+    bad = small_config.replace(learning_rate=1e30, max_grad_norm=1e30).hparams
+    settings = purejaxppo.HyperParams.stack([small_config.hparams, bad])
+    result = purejaxppo.train(small_config, num_seeds=1, hparams=settings)
+    auc = scores.area_under_curve(result.metrics)
+    assert np.isfinite(auc[0]) and np.isnan(auc[1])
+    np.testing.assert_array_equal(result.final_returns, scores.final_return(result.metrics))
