@@ -65,7 +65,8 @@ class CraftaxEnvironment(SuiteEnvironment):
 
     def reset_pool_size(self, num_envs: int) -> int:
         """Fresh worlds per step (`envs.pooled_reset_step`): a reset generates a world and costs
-        several steps (BENCHMARKS.md), so not one per env, but enough to scale with them."""
+        several steps (docs/benchmark-notes.md), so not one per env, but enough to scale with
+        them."""
         return min(num_envs, max(2, math.ceil(self.reset_pool_share * num_envs)))
 
     def reset_env(self, key: jax.Array, params: SuiteParams):

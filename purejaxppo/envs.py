@@ -212,7 +212,7 @@ def auto_reset_step(
     Why not `env.step`: the rollout splits the keys of all its steps before its loop, in one
     vectorised call, because on XLA:CPU every call of the random-bit generator inside the loop
     is itself a loop of 16 kernels run 5 times. (Drawing the reset states of all steps before the
-    loop as well cut the kernel calls further but was slower: BENCHMARKS.md.)
+    loop as well cut the kernel calls further but was slower: docs/benchmark-notes.md.)
     """
     obs_st, state_st, reward, terminated, info = env.step_env(key_step, state, action, params)
     truncated = env.is_truncated(state_st, params)

@@ -112,7 +112,7 @@ def ppo_loss(
     approx_kl_terms = (ratio - 1.0) - log_ratio  # k3 estimator
     clipped = (jnp.abs(ratio - 1.0) > hparams.clip_eps).astype(jnp.float32)
     # The five means as one reduction over the samples: taken one by one, each is its own
-    # reduction kernels at every minibatch step (a launch each on a GPU; BENCHMARKS.md).
+    # reduction kernels at every minibatch step (a launch each on a GPU; docs/benchmark-notes.md).
     terms = jnp.stack(
         [
             policy_terms,

@@ -39,8 +39,8 @@ def patches_3x3(x: jax.Array) -> jax.Array:
 
     A 3x3 convolution (stride 1, same padding) is these patches times a [9C, F] matrix. Written
     so because XLA:CPU runs the gradient of `lax.conv` inside a loop (the update's scan) about
-    16x slower than at the top level, and this matmul form does not (BENCHMARKS.md). On a GPU
-    both are matmuls for cuBLAS/cuDNN.
+    16x slower than at the top level, and this matmul form does not (docs/benchmark-notes.md).
+    On a GPU both are matmuls for cuBLAS/cuDNN.
     """
     pad = [(0, 0)] * (x.ndim - 3) + [(1, 1), (1, 1), (0, 0)]
     padded = jnp.pad(x, pad)

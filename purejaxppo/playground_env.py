@@ -10,7 +10,7 @@ as `playground:NAME` ids, e.g. `playground:CartpoleBalance` or `playground:Cheet
   Playground's own training wrapper does;
 * physics runs on MJX's JAX implementation (`impl="jax"`): a pure JAX function that `vmap`s and
   fuses into the training step; Playground's default there, Warp, calls out of JAX and ran
-  30-340x slower on the CPU (BENCHMARKS.md);
+  30-340x slower on the CPU (docs/benchmark-notes.md);
 * an observation given as a dict (the locomotion tasks) is read at its "state" entry, the
   actor's; the critic gets the same (no privileged critic yet).
 

@@ -2,7 +2,7 @@
 
 Each choice below gives the same training (the same maths, up to float rounding); which one is
 faster depends on the device, so `Tuning.for_backend` picks by measurement. The numbers behind
-each choice are in BENCHMARKS.md ("Where the time goes").
+each choice are in docs/benchmark-notes.md ("Where the time goes").
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ class Tuning:
     @staticmethod
     def for_backend(backend: str | None = None) -> Tuning:
         """XLA:CPU: a rolled GAE loop, the flat optimizer (unrolling was slower there; the
-        flat optimizer wins at one seed and loses a little at many: BENCHMARKS.md) and unrolled
-        threefry keys (faster at one seed, equal at many, compiles faster: BENCHMARKS.md).
+        flat optimizer wins at one seed and loses a little at many) and unrolled threefry keys
+        (faster at one seed, equal at many, compiles faster; docs/benchmark-notes.md has each).
         Accelerators: GAE unrolled by 16, so that XLA can fuse 16 steps of the recursion into
         one kernel instead of launching a few per step, and the per-leaf optimizer, which avoids
         copying all parameters and gradients of thousands of runs at every minibatch step (both

@@ -49,8 +49,9 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
     ties negligible by its own rule), but each round sorts a single uint32 array that holds the
     random key in its high bits and a position in its low bits. XLA:CPU sorts such an array
     with a fast path, several times faster than the key-value sort of `jax.random.permutation`
-    (BENCHMARKS.md, "Where the time goes"). Ties go by position, so a later round shuffles the
-    order the earlier ones left (tied by element, every round would restart from range(n)).
+    (docs/benchmark-notes.md, "Where the time goes"). Ties go by position, so a later round
+    shuffles the order the earlier ones left (tied by element, every round would restart from
+    range(n)).
     """
     index_bits = max(1, (n - 1).bit_length())
     random_bits = 32 - index_bits
