@@ -15,6 +15,9 @@ from purejaxppo.brax_env import BraxEnvironment, brax_env_names
 from purejaxppo.env_ids import canonical_env_id, parse_brax_id
 from purejaxppo.envs import describe_env_id
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 def test_brax_ids():
     assert parse_brax_id("brax:hopper") == ("hopper", None)

@@ -16,6 +16,9 @@ import pytest
 
 from purejaxppo.trainer import METRIC_NAMES
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "purejaxppo.cli"]
 TINY = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]

@@ -15,6 +15,9 @@ from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.craftax_env import CraftaxEnvironment
 from purejaxppo.envs import describe_env_id, make_env, pooled_reset_step
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 CLASSIC = "craftax:Craftax-Classic-Symbolic-v1"
 
 

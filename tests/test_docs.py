@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SMALLER = {

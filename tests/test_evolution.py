@@ -16,6 +16,9 @@ from purejaxppo import ConfigError, Free, PPOConfig, Range
 from purejaxppo.strategies import Encoding, to_minimise
 from tests.processes import cli, kill_after_first_checkpoint, on_two_devices
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8, num_minibatches=2)
 TINY_FLAGS = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2",

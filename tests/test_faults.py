@@ -23,6 +23,9 @@ import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.rundirs import create_run_directory
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "purejaxppo.cli"]
 TINY = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]

@@ -18,6 +18,9 @@ from purejaxppo.jumanji_env import REFUSED, JumanjiEnvironment, jumanji_env_name
 from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
 from tests.auto_reset import auto_reset_steps
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 def test_ids_spaces_and_errors():
     assert "Knapsack-v1" in jumanji_env_names()

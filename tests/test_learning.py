@@ -8,6 +8,9 @@ import pytest
 import purejaxppo
 from purejaxppo import PPOConfig, preset
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 NUM_SEEDS = 8
 
 

@@ -16,6 +16,9 @@ from purejaxppo.envs import describe_env_id, make_env
 from purejaxppo.playground_env import PlaygroundEnvironment, dm_control_names
 from tests.auto_reset import auto_reset_steps
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 def test_ids_spaces_and_errors():
     assert "CheetahRun" in dm_control_names()

@@ -23,6 +23,9 @@ from purejaxppo.space import Range, sample_settings
 from purejaxppo.sweeps import sweep
 from purejaxppo.trainer import METRIC_NAMES, make_train_functions
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

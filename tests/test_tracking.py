@@ -14,6 +14,9 @@ import pytest
 from purejaxppo import ConfigError, tracking
 from tests.processes import cli
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 METRICS = {
     "episode_return": np.array([[np.nan, 10.0, 30.0], [np.nan, 20.0, np.nan]]),
     "policy_loss": np.array([[0.5, 0.25, 0.0], [1.5, 0.75, 1.0]]),

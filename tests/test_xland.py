@@ -18,6 +18,9 @@ from purejaxppo.envs import describe_env, make_env
 from purejaxppo.xland_env import XLandEnvironment
 from tests.auto_reset import auto_reset_steps
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 GRID = "XLand-MiniGrid-R1-9x9"
 
 

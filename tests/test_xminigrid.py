@@ -17,6 +17,9 @@ from purejaxppo.envs import describe_env_id, make_env
 from purejaxppo.xminigrid_env import XMiniGridEnvironment, xminigrid_env_names
 from tests.auto_reset import auto_reset_steps
 
+# Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOM = "xminigrid:MiniGrid-Empty-5x5"
 
 
