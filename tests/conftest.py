@@ -21,8 +21,9 @@ import jax
 import pytest
 
 from purejaxppo import PPOConfig, make_train
+from tests.tiny import tiny_config
 
-SMALL = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 12, num_minibatches=2)
+SMALL = tiny_config(12)
 
 
 @pytest.fixture(scope="session")

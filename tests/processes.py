@@ -15,10 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "purejaxppo.cli"]
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XLA_FLAGS": ""}
-    return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """`purejaxppo ARGS` in a fresh process (one XLA CPU device unless `env` says otherwise)."""
+    env = {**os.environ, "XLA_FLAGS": "", **(env or {})}
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def kill_after_first_checkpoint(args: list[str], run_dir: Path, settle: float = 0.0) -> None:

@@ -15,20 +15,13 @@ import pandas as pd
 import pytest
 
 from purejaxppo.trainer import METRIC_NAMES
+from tests.processes import CLI, ROOT, cli
+from tests.tiny import TINY_FLAGS
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "purejaxppo.cli"]
-TINY = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XLA_FLAGS": ""}
-    return subprocess.run(
-        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+TINY = TINY_FLAGS
 
 
 @pytest.fixture(scope="module")

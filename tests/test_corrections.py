@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 
 import purejaxppo
-from purejaxppo import ConfigError, PPOConfig
+from purejaxppo import ConfigError
 from purejaxppo.evaluation import evaluate
 from purejaxppo.normalization import RunningMeanStd
 from purejaxppo.population import exploit_and_explore
 from purejaxppo.space import Range
 from purejaxppo.trainer import make_train_functions
 from tests import probes
+from tests.tiny import tiny_config
 
-TINY = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 12, num_minibatches=2)
+TINY = tiny_config(12)
 
 
 def test_running_statistics_count_exactly_past_2_to_the_24():

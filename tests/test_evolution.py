@@ -12,15 +12,16 @@ import pandas as pd
 import pytest
 
 import purejaxppo
-from purejaxppo import ConfigError, Free, PPOConfig, Range
+from purejaxppo import ConfigError, Free, Range
 from purejaxppo.strategies import Encoding, to_minimise
 from tests.processes import cli, kill_after_first_checkpoint, on_two_devices
+from tests.tiny import tiny_config
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8, num_minibatches=2)
+TINY = tiny_config(8)
 TINY_FLAGS = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2",
               "--total-timesteps", str(4 * 32 * 8)]  # fmt: skip
 SPACE = {"learning_rate": Range(1e-4, 1e-2), "gamma": Range(0.9, 0.999)}

@@ -22,21 +22,15 @@ import pytest
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.rundirs import create_run_directory
+from tests.processes import CLI, cli
+from tests.tiny import TINY_FLAGS
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "purejaxppo.cli"]
-TINY = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]
+TINY = TINY_FLAGS
 SMALL = [*TINY, "--total-timesteps", "1280", "--num-seeds", "2", "--quiet"]
-
-
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
-    env = {**os.environ, "XLA_FLAGS": "", **(env or {})}
-    return subprocess.run(
-        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def digest(directory: Path) -> dict[str, str]:

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 
 import purejaxppo
-from purejaxppo import PPOConfig, Range
+from purejaxppo import Range
 from tests.processes import cli, kill_after_first_checkpoint, on_two_devices
+from tests.tiny import TINY_FLAGS, tiny_config
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 30, num_minibatches=2)
-TINY_FLAGS = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]
+TINY = tiny_config(30)
 SPACE = {"learning_rate": Range(1e-4, 1e-3), "ent_coef": [0.0, 0.01]}
 
 

@@ -14,6 +14,7 @@ from purejaxppo.errors import as_key
 from purejaxppo.prng import UNROLLED, as_unrolled, threefry2x32
 from purejaxppo.trainer import make_train_functions
 from purejaxppo.tuning import Tuning
+from tests.tiny import tiny_config
 
 DRAWS = {
     "split": lambda k: jax.random.key_data(jax.random.split(k, (3, 5))),
@@ -96,7 +97,7 @@ def test_training_with_unrolled_keys_is_bit_identical(partitionable):
         np.testing.assert_array_equal(a, b)
 
 
-TINY = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4, num_minibatches=2)
+TINY = tiny_config(4)
 
 
 def _impls(tree) -> set[str]:
