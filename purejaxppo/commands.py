@@ -124,7 +124,7 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
         _track(command, result, directory)
         results.finish(directory, summary)
         _print_run(result, directory)
-        return _divergence(result.summary(), result.num_runs)
+        return _divergence(summary, result.num_runs)
 
     return rundirs.guarded(directory, resuming, work)
 
@@ -155,7 +155,7 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
         print(f"best: {best} -> mean final return {result.best['mean']:.2f} "
               f"[{result.best['ci_low']:.2f}, {result.best['ci_high']:.2f}]")  # fmt: skip
         print(f"results: {directory}/")
-        return _divergence(result.result.summary(), result.result.num_runs)
+        return _divergence(summary, result.result.num_runs)
 
     return rundirs.guarded(directory, resuming, work)
 

@@ -26,7 +26,7 @@ from purejaxppo import engine, prng
 from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
-from purejaxppo.progress import Progress, TrainingProgress
+from purejaxppo.progress import Progress, TrainingProgress, tracker_for
 from purejaxppo.scores import SCORES, ScoreFn
 from purejaxppo.space import Range, Space
 from purejaxppo.strategies import ALIASES, Encoding, make_strategy, to_minimise
@@ -160,13 +160,9 @@ def es(
     search_key, seed_key, init_key = jax.random.split(root, 3)
     runs = population * num_seeds
     updates = config.num_updates
-    tracker = progress if isinstance(progress, TrainingProgress) else TrainingProgress(
-        runs, generations * config.env_steps, config.batch_size, f"{config.env_id} ES",
-        bool(progress), updates_per_unit=updates,
-    )  # fmt: skip
-    training = BatchedTraining(
-        make_train_functions(config), tracker if progress else None, progress_every, impl
-    )
+    tracker = tracker_for(progress, runs, generations * config.env_steps, config.batch_size,
+                          f"{config.env_id} ES", updates_per_unit=updates)  # fmt: skip
+    training = BatchedTraining(make_train_functions(config), tracker, progress_every, impl)
     base = config.hparams
     start_mean = jnp.asarray(encoding.start)
 
@@ -251,7 +247,7 @@ def es(
             "fitness": fitness_name,
             "key": prng.fingerprint(root),
         },
-        progress=tracker if progress else Progress(),
+        progress=tracker or Progress(),
     )
     out = engine.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, checkpoint_every)
     per_unit = out.per_unit  # leaves [R, G, ...]

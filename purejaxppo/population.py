@@ -14,6 +14,7 @@ resumes per generation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int, config_error
 from purejaxppo.hparams import HyperParams, check_values
-from purejaxppo.progress import Progress, TrainingProgress
+from purejaxppo.progress import Progress, TrainingProgress, tracker_for
 from purejaxppo.scores import windowed_return
 from purejaxppo.space import Range, Space, check_space, explore, sample_settings, stack_settings
 from purejaxppo.trainer import METRIC_NAMES, TrainState, make_train_functions
@@ -203,18 +204,17 @@ def pbt(
         )
     hparams = jax.tree.map(lambda x: np.asarray(x, np.float32), hparams)
     units = segment_lengths(config.num_updates, interval)
-    tracker = (
-        progress
-        if isinstance(progress, TrainingProgress)
-        else TrainingProgress(
-            population, config.env_steps, config.batch_size, f"{config.env_id} PBT", bool(progress)
-        )
+    tracker = tracker_for(
+        progress, population, config.env_steps, config.batch_size, f"{config.env_id} PBT"
     )
-    training = BatchedTraining(
-        make_train_functions(config),
-        tracker if progress else None,
-        progress_every,
-        jax.random.key_impl(root),
+    functions = make_train_functions(config)
+    training = BatchedTraining(functions, tracker, progress_every, jax.random.key_impl(root))
+    explore_step = functools.partial(
+        exploit_and_explore,
+        space=space,
+        fraction=fraction,
+        perturb_factors=perturb_factors,
+        resample_probability=resample_probability,
     )
     counts = np.asarray(units, np.int32)
     last = len(units) - 1
@@ -229,16 +229,7 @@ def pbt(
         step = jax.random.fold_in(run_key, index)
 
         def exploit():
-            return exploit_and_explore(
-                step,
-                states,
-                carry["hparams"],
-                fitness,
-                space,
-                fraction,
-                perturb_factors,
-                resample_probability,
-            )
+            return explore_step(step, states, carry["hparams"], fitness)
 
         def keep():
             return states, carry["hparams"], jnp.arange(population)
@@ -275,7 +266,7 @@ def pbt(
             "hparams": jax.tree.map(lambda v: np.asarray(v).tolist(), dataclasses.asdict(hparams)),
             "pbt": [fraction, list(perturb_factors), resample_probability],
         },
-        progress=tracker if progress else Progress(),
+        progress=tracker or Progress(),
     )
     out = engine.run(program, inputs, devices, None, checkpoint_dir, checkpoint_every)
     final = out.results["hparams"]

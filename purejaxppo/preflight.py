@@ -12,6 +12,7 @@ from typing import Any
 from purejaxppo import tracking
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError
+from purejaxppo.rundirs import existing_ancestor
 from purejaxppo.trainer import METRIC_NAMES
 
 # Bytes of one metrics.csv row: the run/setting/seed/update columns and every metric as text.
@@ -37,14 +38,13 @@ def output_bytes(config: PPOConfig, runs: int, parameters: int, keeps_params: bo
     return runs * per_run
 
 
-def check_size(config: PPOConfig, runs: int, parameters: int, out: Path, keeps_params: bool):
+def check_size(
+    config: PPOConfig, runs: int, parameters: int, out: Path, keeps_params: bool
+) -> None:
     """Refuse a job whose results will not fit on the disk of `out`; say how large a large one
     is before it starts (its time: the progress bar's ETA, once the first segment has run)."""
     needed = output_bytes(config, runs, parameters, keeps_params)
-    existing = out
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    free = shutil.disk_usage(existing).free
+    free = shutil.disk_usage(existing_ancestor(out)).free
     if needed > free:
         raise ConfigError(
             f"{runs} runs of {config.env_steps:,} env steps would write about "

@@ -135,9 +135,13 @@ def as_unrolled(key: jax.Array) -> jax.Array:
 def to_unrolled(tree: Any) -> Any:
     """`tree` with every threefry2x32 key as an `UNROLLED` key (the same bits); other leaves,
     keys of other impls included, unchanged. Traceable; a bit cast, free once compiled."""
-    return jax.tree.map(
-        lambda x: as_unrolled(x) if _is_key(x) and _impl_name(x) == THREEFRY else x, tree
-    )
+
+    def fast(x: Any) -> Any:
+        if _is_key(x) and _impl_name(x) == THREEFRY:
+            return jax.random.wrap_key_data(jax.random.key_data(x), impl=UNROLLED)
+        return x
+
+    return jax.tree.map(fast, tree)
 
 
 def to_threefry(tree: Any) -> Any:

@@ -128,3 +128,20 @@ class TrainingProgress(Progress):
 
     def stop(self) -> None:
         self._progress.stop()
+
+
+def tracker_for(
+    progress: bool | TrainingProgress,
+    runs: int,
+    env_steps: int,
+    batch_size: int,
+    description: str,
+    updates_per_unit: int = 1,
+) -> TrainingProgress | None:
+    """The progress bar an entry point feeds: the caller's own, a new one when `progress` is
+    True, or None (no host callback at all) when it is False."""
+    if isinstance(progress, TrainingProgress):
+        return progress
+    if not progress:
+        return None
+    return TrainingProgress(runs, env_steps, batch_size, description, True, updates_per_unit)

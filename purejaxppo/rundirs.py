@@ -94,13 +94,16 @@ def read_json(path: Path) -> Any:
         ) from None
 
 
+def existing_ancestor(path: Path) -> Path:
+    """`path` itself if it exists, else its nearest existing parent (where it would be made)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def check_output_dir(out: Path, flag: str = "--out") -> None:
     """Raise ConfigError unless `out` is (or can be made) a writable directory. Creates nothing."""
-    existing = out
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
+    existing = existing_ancestor(out)
     if existing.exists() and not existing.is_dir():
         raise ConfigError(
             f"{flag}={str(out)!r}: {str(existing)!r} is a file, not a directory. Fix: choose "

@@ -20,7 +20,7 @@ from purejaxppo.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_
 from purejaxppo.config import PPOConfig
 from purejaxppo.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.hparams import HyperParams, check_values
-from purejaxppo.progress import Progress, TrainingProgress
+from purejaxppo.progress import Progress, TrainingProgress, tracker_for
 from purejaxppo.stats import Interval, mean_interval
 from purejaxppo.trainer import METRIC_NAMES, make_train_functions
 
@@ -234,12 +234,7 @@ def train(
     run_keys = jax.random.split(root, num_seeds)[seed]
     run_hparams = jax.tree.map(lambda leaf: leaf[setting], settings)
     inputs = {"key": np.asarray(jax.random.key_data(run_keys)), "hparams": run_hparams}
-    if isinstance(progress, TrainingProgress):
-        tracker = progress
-    else:
-        tracker = TrainingProgress(
-            len(seed), config.env_steps, config.batch_size, config.env_id, enabled=bool(progress)
-        )
+    tracker = tracker_for(progress, len(seed), config.env_steps, config.batch_size, config.env_id)
     fingerprint = {
         "config": config.to_dict(),
         "env": None if env is None else type(env).__name__,
@@ -252,7 +247,7 @@ def train(
         config,
         units,
         fingerprint,
-        tracker if progress else None,
+        tracker,
         progress_every,
         env,
         env_params,

@@ -61,18 +61,26 @@ def test_the_progress_speed_is_the_summarys_and_leaves_restored_runs_out(monkeyp
     assert tracker.steps_per_second() == 2 * 2 * 64 / 4.0  # t = 104
 
 
-def test_a_job_larger_than_the_disk_is_refused_and_a_large_one_announced(tmp_path, capsys):
+def test_a_job_larger_than_the_disk_is_refused_and_a_large_one_announced(
+    tmp_path, capsys, monkeypatch
+):
     from purejaxppo import preflight
 
     config = purejaxppo.PPOConfig(total_timesteps=10_000_000)
-    free = shutil.disk_usage(tmp_path).free
-    runs = int(free / preflight.output_bytes(config, 1, 10_000, True)) + 1
+    per_run = preflight.output_bytes(config, 1, 10_000, True)
+    free = 1000 * per_run  # a disk with room for 1000 runs (about 5 GiB)
+    monkeypatch.setattr(
+        preflight.shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(total=2 * free, used=free, free=free),
+    )
     with pytest.raises(purejaxppo.ConfigError, match="GiB free"):
-        preflight.check_size(config, runs, 10_000, tmp_path / "new", True)
-    large = int(2 * preflight.LARGE_BYTES / preflight.output_bytes(config, 1, 10_000, True)) + 1
-    if preflight.output_bytes(config, large, 10_000, True) < free:
-        preflight.check_size(config, large, 10_000, tmp_path, True)
-        assert "GiB" in capsys.readouterr().err
+        preflight.check_size(config, 1001, 10_000, tmp_path / "new", True)
+    preflight.check_size(config, 2, 10_000, tmp_path, True)  # small: silent
+    assert capsys.readouterr().err == ""
+    assert 1000 * per_run > preflight.LARGE_BYTES
+    preflight.check_size(config, 1000, 10_000, tmp_path, True)
+    assert "will write about 5.2 GiB" in capsys.readouterr().err
 
 
 def test_no_callback_without_progress(small_config, monkeypatch):
