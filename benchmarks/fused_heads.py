@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxppo.bench import describe_device
+from purejaxppo.cli.bench import describe_device
 
 ROWS, OBS, ACTIONS, HIDDEN, STEPS = 128, 4, 2, 64, 16  # CartPole's minibatch: 512 / 4 rows
 

@@ -18,7 +18,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from purejaxppo.bench import describe_device, save_text
+from purejaxppo.cli.bench import describe_device, save_text
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     import purejaxppo
 
     purejaxppo.use_cpu_cores()
-    from purejaxppo.progress import TrainingProgress
+    from purejaxppo.engine.progress import TrainingProgress
 
     config = purejaxppo.PPOConfig(total_timesteps=args.total_timesteps)
 
@@ -45,7 +45,7 @@ def main() -> None:
 
     import jax
 
-    from purejaxppo.devices import runs_sharding
+    from purejaxppo.engine.devices import runs_sharding
 
     sharding = runs_sharding(jax.devices())
     keys = jax.device_put(jax.random.split(jax.random.key(0), args.seeds), sharding)

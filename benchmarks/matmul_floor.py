@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from purejaxppo.bench import describe_device
+from purejaxppo.cli.bench import describe_device
 
 
 def measure(env_id: str, seeds: int, rounds: int) -> dict:
@@ -26,7 +26,7 @@ def measure(env_id: str, seeds: int, rounds: int) -> dict:
     import numpy as np
 
     from purejaxppo import PPOConfig
-    from purejaxppo.envs import describe_env, make_env
+    from purejaxppo.envs.registry import describe_env, make_env
 
     config = PPOConfig(env_id=env_id)
     spec = describe_env(*make_env(env_id))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from purejaxppo.bench import describe_device, save_text
+from purejaxppo.cli.bench import describe_device, save_text
 
 
 def held_out(config: Any, hparams: Any, seeds: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Final returns per environment with its preset, against the published references.
 
-Each environment trains with its preset (`purejaxppo/presets.json`) over N seeds in one vmapped
+Each environment trains with its preset (`purejaxppo/core/presets.json`) over N seeds in one vmapped
 call. The table gives the budget, our final return (each run's mean over the episodes of its
 last 5% of updates; mean over seeds with a 95% percentile-bootstrap interval, and the IQM), the
 published reference and its source, whether we reach it, wall time (compile + run) and device.
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from purejaxppo.bench import describe_device, save_text
+from purejaxppo.cli.bench import describe_device, save_text
 
 DEFAULT_ENVS = [
     "CartPole-v1",
@@ -43,7 +43,7 @@ MEASURED_FILE = Path(__file__).resolve().parent / "results" / "presets-measured.
 
 def parse_changes(pairs: list[str]) -> dict[str, Any]:
     """["gamma=0.999", "actor_hidden=[256,256]", "network=mlp"] -> {field: value}."""
-    from purejaxppo.config import PPOConfig
+    from purejaxppo.core.config import PPOConfig
 
     fields = {f.name for f in dataclasses.fields(PPOConfig)}
     changes = {}
@@ -69,8 +69,8 @@ def measure(env_id: str, seeds: int, changes: dict[str, Any] | None = None, key:
     import numpy as np
 
     import purejaxppo
-    from purejaxppo.presets import PRESETS
-    from purejaxppo.stats import iqm
+    from purejaxppo.core.presets import PRESETS
+    from purejaxppo.search.stats import iqm
 
     entry = PRESETS[env_id]
     changes = changes or {}
@@ -184,7 +184,7 @@ def main() -> None:
     import purejaxppo
 
     purejaxppo.use_cpu_cores()
-    from purejaxppo.presets import PRESETS
+    from purejaxppo.core.presets import PRESETS
 
     envs = sorted(PRESETS) if args.envs == ["all"] else args.envs
     unknown = [e for e in envs if e not in PRESETS]

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from purejaxppo.bench import describe_device, save_text
+from purejaxppo.cli.bench import describe_device, save_text
 
 
 def scaling_worker(runs: int, total_timesteps: int) -> dict:

@@ -27,7 +27,7 @@ import re
 import time
 from pathlib import Path
 
-from purejaxppo.bench import describe_device, save_text
+from purejaxppo.cli.bench import describe_device, save_text
 
 # Instructions that are bookkeeping, not kernels, in XLA's optimised HLO text.
 _NOT_KERNELS = {
@@ -138,7 +138,7 @@ def loop_bodies(hlo_text: str) -> list[tuple[str, int, dict[str, int]]]:
 
 def measure(env_id: str, seeds: int, repeats: int, tuning: dict | None = None) -> dict:
     """Time each stage for `seeds` vmapped runs of env_id's preset (or default config).
-    `tuning`: fields of `purejaxppo.tuning.Tuning` to use instead of the backend's defaults."""
+    `tuning`: fields of `purejaxppo.core.tuning.Tuning` to use instead of the backend's defaults."""
     import inspect
 
     import jax
@@ -146,14 +146,14 @@ def measure(env_id: str, seeds: int, repeats: int, tuning: dict | None = None) -
     import numpy as np
 
     import purejaxppo
-    from purejaxppo.advantages import compute_gae
-    from purejaxppo.presets import PRESETS, preset
-    from purejaxppo.trainer import make_train_functions
+    from purejaxppo.core.gae import compute_gae
+    from purejaxppo.core.presets import PRESETS, preset
+    from purejaxppo.core.trainer import make_train_functions
 
     config = preset(env_id) if env_id in PRESETS else purejaxppo.PPOConfig(env_id=env_id)
     config = config.replace(total_timesteps=max(config.batch_size * repeats, config.batch_size))
     if tuning and "tuning" in inspect.signature(make_train_functions).parameters:
-        from purejaxppo.tuning import Tuning
+        from purejaxppo.core.tuning import Tuning
 
         # Only the named fields change: the others keep this backend's defaults.
         chosen = dataclasses.replace(Tuning.for_backend(), **tuning)

@@ -1,5 +1,5 @@
 """Training throughput against the raw speed of the rollout, for 1 .. many vmapped seeds
-(the same table as `purejaxppo bench`; see purejaxppo/bench.py for what is measured).
+(the same table as `purejaxppo bench`; see purejaxppo/cli/bench.py for what is measured).
 
     python benchmarks/throughput.py                          # 1, 8, 64, 256 seeds
     python benchmarks/throughput.py --seeds 1 64 --env-id Acrobot-v1
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from purejaxppo.bench import run_table
+from purejaxppo.cli.bench import run_table
 
 
 def main() -> None:

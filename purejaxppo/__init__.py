@@ -1,8 +1,13 @@
 """purejaxppo: PPO for JAX environments as one jit-compiled pure function.
 
-Names are imported on first use, so that `purejaxppo.use_cpu_cores()` can still configure JAX's
-CPU devices before anything (gymnax's import included) starts a JAX backend. No module of the
-package is named like one of these functions, so each name means the same in every import order.
+The package is built in layers, each a subpackage that imports only the ones before it:
+`base` (errors, logs, keys) -> `envs` (ids, registry, suite adapters) -> `core` (one run as a
+pure function) -> `engine` (every batch of runs through one compiled, checkpointed loop) ->
+`search` (train, sweep, pbt, es and their scores) -> `outputs` (run directories, figures,
+tracking) -> `cli`. The names below are the public surface; they are imported on first use, so
+that `purejaxppo.use_cpu_cores()` can still configure JAX's CPU devices before anything (gymnax's
+import included) starts a JAX backend. No subpackage is named like one of these functions, so
+each name means the same in every import order.
 """
 
 from __future__ import annotations
@@ -10,35 +15,39 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from purejaxppo import _moved
+
 __version__ = "0.1.0"
 
+_moved.install()
+
 _EXPORTS = {
-    "ConfigError": "purejaxppo.errors",
-    "HyperParams": "purejaxppo.hparams",
-    "PPOConfig": "purejaxppo.config",
-    "compute_gae": "purejaxppo.advantages",
-    "TrainResult": "purejaxppo.trainer",
-    "TrainState": "purejaxppo.trainer",
-    "make_train": "purejaxppo.trainer",
-    "make_train_functions": "purejaxppo.trainer",
-    "Tuning": "purejaxppo.tuning",
-    "RunResult": "purejaxppo.runs",
-    "train": "purejaxppo.runs",
-    "use_cpu_cores": "purejaxppo.devices",
-    "final_returns": "purejaxppo.stats",
-    "mean_interval": "purejaxppo.stats",
-    "preset": "purejaxppo.presets",
-    "Range": "purejaxppo.space",
-    "SweepResult": "purejaxppo.sweeps",
-    "sweep": "purejaxppo.sweeps",
-    "PBTResult": "purejaxppo.population",
-    "pbt": "purejaxppo.population",
-    "EvalResult": "purejaxppo.evaluation",
-    "evaluate": "purejaxppo.evaluation",
-    "load_final": "purejaxppo.rundirs",
-    "ESResult": "purejaxppo.evolution",
-    "es": "purejaxppo.evolution",
-    "Free": "purejaxppo.space",
+    "ConfigError": "purejaxppo.base.errors",
+    "HyperParams": "purejaxppo.core.hparams",
+    "PPOConfig": "purejaxppo.core.config",
+    "compute_gae": "purejaxppo.core.gae",
+    "TrainResult": "purejaxppo.core.trainer",
+    "TrainState": "purejaxppo.core.trainer",
+    "make_train": "purejaxppo.core.trainer",
+    "make_train_functions": "purejaxppo.core.trainer",
+    "Tuning": "purejaxppo.core.tuning",
+    "RunResult": "purejaxppo.search.train",
+    "train": "purejaxppo.search.train",
+    "use_cpu_cores": "purejaxppo.engine.devices",
+    "final_returns": "purejaxppo.search.stats",
+    "mean_interval": "purejaxppo.search.stats",
+    "preset": "purejaxppo.core.presets",
+    "Range": "purejaxppo.search.space",
+    "SweepResult": "purejaxppo.search.sweep",
+    "sweep": "purejaxppo.search.sweep",
+    "PBTResult": "purejaxppo.search.pbt",
+    "pbt": "purejaxppo.search.pbt",
+    "EvalResult": "purejaxppo.core.evaluation",
+    "evaluate": "purejaxppo.core.evaluation",
+    "load_final": "purejaxppo.outputs.rundirs",
+    "ESResult": "purejaxppo.search.es",
+    "es": "purejaxppo.search.es",
+    "Free": "purejaxppo.search.space",
 }
 __all__ = [
     "ConfigError",
@@ -70,22 +79,22 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from purejaxppo.advantages import compute_gae
-    from purejaxppo.config import PPOConfig
-    from purejaxppo.devices import use_cpu_cores
-    from purejaxppo.errors import ConfigError
-    from purejaxppo.evaluation import EvalResult, evaluate
-    from purejaxppo.evolution import ESResult, es
-    from purejaxppo.hparams import HyperParams
-    from purejaxppo.population import PBTResult, pbt
-    from purejaxppo.presets import preset
-    from purejaxppo.rundirs import load_final
-    from purejaxppo.runs import RunResult, train
-    from purejaxppo.space import Free, Range
-    from purejaxppo.stats import final_returns, mean_interval
-    from purejaxppo.sweeps import SweepResult, sweep
-    from purejaxppo.trainer import TrainResult, TrainState, make_train, make_train_functions
-    from purejaxppo.tuning import Tuning
+    from purejaxppo.base.errors import ConfigError
+    from purejaxppo.core.config import PPOConfig
+    from purejaxppo.core.evaluation import EvalResult, evaluate
+    from purejaxppo.core.gae import compute_gae
+    from purejaxppo.core.hparams import HyperParams
+    from purejaxppo.core.presets import preset
+    from purejaxppo.core.trainer import TrainResult, TrainState, make_train, make_train_functions
+    from purejaxppo.core.tuning import Tuning
+    from purejaxppo.engine.devices import use_cpu_cores
+    from purejaxppo.outputs.rundirs import load_final
+    from purejaxppo.search.es import ESResult, es
+    from purejaxppo.search.pbt import PBTResult, pbt
+    from purejaxppo.search.space import Free, Range
+    from purejaxppo.search.stats import final_returns, mean_interval
+    from purejaxppo.search.sweep import SweepResult, sweep
+    from purejaxppo.search.train import RunResult, train
 
 
 def __getattr__(name: str) -> Any:

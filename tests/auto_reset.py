@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from purejaxppo.envs import make_batched_step
+from purejaxppo.envs.registry import make_batched_step
 
 
 @dataclasses.dataclass

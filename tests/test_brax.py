@@ -11,9 +11,9 @@ pytest.importorskip("brax")  # the brax extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
-from purejaxppo.brax_env import BraxEnvironment, brax_env_names
-from purejaxppo.env_ids import canonical_env_id, parse_brax_id
-from purejaxppo.envs import describe_env_id
+from purejaxppo.envs.brax import BraxEnvironment, brax_env_names
+from purejaxppo.envs.ids import canonical_env_id, parse_brax_id
+from purejaxppo.envs.registry import describe_env_id
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from purejaxppo.trainer import METRIC_NAMES
+from purejaxppo.core.trainer import METRIC_NAMES
 from tests.processes import CLI, ROOT, cli
 from tests.tiny import TINY_FLAGS
 
@@ -117,7 +117,7 @@ def test_preset_flag_and_overrides(tmp_path):
 
 
 def _final_outputs(run_dir: Path) -> tuple[pd.DataFrame, dict]:
-    from purejaxppo.rundirs import load_final
+    from purejaxppo.outputs.rundirs import load_final
 
     _, params, obs_stats = load_final(run_dir)
     return pd.read_csv(run_dir / "metrics.csv"), {"params": params, "obs": obs_stats}
@@ -160,8 +160,9 @@ def test_killed_and_resumed_run_ends_bit_identical(tmp_path):
 def test_an_unexpected_error_ends_on_our_message_with_the_traceback_in_a_log(monkeypatch, capsys):
     import logging
 
-    from purejaxppo import cli as cli_module
-    from purejaxppo import inspection, logs
+    from purejaxppo.base import logs
+    from purejaxppo.cli import app as cli_module
+    from purejaxppo.cli import inspection
 
     def broken(command) -> int:
         logging.getLogger("orbax").warning("noise a library prints")

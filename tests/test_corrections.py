@@ -9,11 +9,11 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError
-from purejaxppo.evaluation import evaluate
-from purejaxppo.normalization import RunningMeanStd
-from purejaxppo.population import exploit_and_explore
-from purejaxppo.space import Range
-from purejaxppo.trainer import make_train_functions
+from purejaxppo.core.evaluation import evaluate
+from purejaxppo.core.normalization import RunningMeanStd
+from purejaxppo.core.trainer import make_train_functions
+from purejaxppo.search.pbt import exploit_and_explore
+from purejaxppo.search.space import Range
 from tests import probes
 from tests.tiny import tiny_config
 
@@ -121,7 +121,7 @@ def test_the_rollout_normalises_the_carried_raw_observation_with_the_current_sta
 
 
 def test_a_diverged_member_ranks_last_in_pbt():
-    from purejaxppo.population import generation_fitness
+    from purejaxppo.search.pbt import generation_fitness
 
     metrics = {
         "episode_return": jnp.array([[10.0, 20.0], [50.0, 60.0], [1.0, 2.0]]),

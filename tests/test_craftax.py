@@ -12,8 +12,8 @@ pytest.importorskip("craftax")  # the craftax extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.craftax_env import CraftaxEnvironment
-from purejaxppo.envs import describe_env_id, make_env, pooled_reset_step
+from purejaxppo.envs.craftax import CraftaxEnvironment
+from purejaxppo.envs.registry import describe_env_id, make_env, pooled_reset_step
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow

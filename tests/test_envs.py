@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from purejaxppo import PPOConfig, make_train
-from purejaxppo.trainer import METRIC_NAMES
+from purejaxppo.core.trainer import METRIC_NAMES
 
 NEEDS_DOWNLOAD = {"MNISTBandit-bsuite"}  # builds its data set from the network when constructed
 ENV_IDS = [e for e in gymnax.registered_envs if e not in NEEDS_DOWNLOAD]
@@ -81,8 +81,8 @@ def test_continuous_actions_reach_the_env_clipped(monkeypatch):
 
 def test_discrete_observations_are_one_hot_encoded():
     """FrozenLake's observation is a tile index: the networks must see a label, not a size."""
-    from purejaxppo.envs import describe_env_id
-    from purejaxppo.networks import flat_features
+    from purejaxppo.core.networks import flat_features
+    from purejaxppo.envs.registry import describe_env_id
 
     spec = describe_env_id("FrozenLake-misc")
     assert spec.obs_shape == () and spec.obs_categories == 16

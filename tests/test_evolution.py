@@ -13,7 +13,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, Free, Range
-from purejaxppo.strategies import Encoding, to_minimise
+from purejaxppo.search.strategies import Encoding, to_minimise
 from tests.processes import cli, kill_after_first_checkpoint, on_two_devices
 from tests.tiny import tiny_config
 

@@ -13,10 +13,10 @@ import pytest
 from scipy import stats
 
 from purejaxppo import PPOConfig, make_train
-from purejaxppo.envs import auto_reset_step, make_batched_step
-from purejaxppo.networks import ActorCritic
-from purejaxppo.tuning import Tuning
-from purejaxppo.update import permutation
+from purejaxppo.core.networks import ActorCritic
+from purejaxppo.core.tuning import Tuning
+from purejaxppo.core.update import permutation
+from purejaxppo.envs.registry import auto_reset_step, make_batched_step
 
 
 @pytest.mark.parametrize(

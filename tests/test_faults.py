@@ -21,7 +21,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.rundirs import create_run_directory
+from purejaxppo.outputs.rundirs import create_run_directory
 from tests.processes import CLI, cli
 from tests.tiny import TINY_FLAGS
 
@@ -86,7 +86,7 @@ def test_diverged_training_is_said_and_exits_3(tmp_path):
 
 
 def test_learning_curves_leave_diverged_runs_out_of_the_band_and_mark_them(tmp_path, monkeypatch):
-    from purejaxppo import plots
+    from purejaxppo.outputs import plots
 
     drawn = []
     real = plots._figure
@@ -200,7 +200,7 @@ def test_resume_writes_missing_results_again_from_the_checkpoint(lost, finished,
 
 
 def test_a_failure_after_training_keeps_the_finished_checkpoint(tmp_path):
-    from purejaxppo.rundirs import guarded
+    from purejaxppo.outputs.rundirs import guarded
 
     run = tmp_path / "run"
     (run / "checkpoints" / "chunks" / "00000").mkdir(parents=True)
@@ -215,8 +215,8 @@ def test_a_failure_after_training_keeps_the_finished_checkpoint(tmp_path):
 
 
 def test_a_second_signal_leaves_no_partial_checkpoint_and_says_how_to_resume(tmp_path, capsys):
-    from purejaxppo.interrupt import Interrupted
-    from purejaxppo.rundirs import guarded
+    from purejaxppo.engine.interrupt import Interrupted
+    from purejaxppo.outputs.rundirs import guarded
 
     run = tmp_path / "my run"
     state = run / "checkpoints" / "state"
@@ -302,7 +302,7 @@ def test_traced_hyperparameters_are_range_checked_on_the_host():
 
 
 def test_pbt_explore_never_leaves_the_users_range():
-    from purejaxppo.space import Range, explore
+    from purejaxppo.search.space import Range, explore
 
     value = jax.numpy.full((1000,), 9e-4)
     new = explore(jax.random.key(0), "learning_rate", value, Range(1e-4, 1e-3), (0.8, 1.2), 0.25)

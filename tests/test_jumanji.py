@@ -13,9 +13,10 @@ pytest.importorskip("jumanji")  # the jumanji extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import check_fits, describe_env, describe_env_id, make_env
-from purejaxppo.jumanji_env import REFUSED, JumanjiEnvironment, jumanji_env_names, trainable_names
-from purejaxppo.networks import ActorCritic, RecurrentActorCritic, make_network
+from purejaxppo.core.fit import check_fits
+from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, make_network
+from purejaxppo.envs.jumanji import REFUSED, JumanjiEnvironment, jumanji_env_names, trainable_names
+from purejaxppo.envs.registry import describe_env, describe_env_id, make_env
 from tests.auto_reset import auto_reset_steps
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxppo.loss import clipped_surrogate, value_loss
+from purejaxppo.core.loss import clipped_surrogate, value_loss
 
 
 def test_clipped_surrogate_by_hand():

@@ -10,10 +10,10 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
-from purejaxppo.evaluation import evaluate
-from purejaxppo.loss import evaluate_batch, ppo_loss
-from purejaxppo.networks import MIN_STD, ActorCritic, RecurrentActorCritic, patches_3x3
-from purejaxppo.trainer import make_train_functions
+from purejaxppo.core.evaluation import evaluate
+from purejaxppo.core.loss import evaluate_batch, ppo_loss
+from purejaxppo.core.networks import MIN_STD, ActorCritic, RecurrentActorCritic, patches_3x3
+from purejaxppo.core.trainer import make_train_functions
 
 CASES = [
     ("CartPole-v1", "mlp", False),

@@ -12,8 +12,8 @@ pytest.importorskip("mujoco_playground")  # the playground extra; `make test` in
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import describe_env_id, make_env
-from purejaxppo.playground_env import PlaygroundEnvironment, dm_control_names
+from purejaxppo.envs.playground import PlaygroundEnvironment, dm_control_names
+from purejaxppo.envs.registry import describe_env_id, make_env
 from tests.auto_reset import auto_reset_steps
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from purejaxppo import ConfigError, PPOConfig, make_train
-from purejaxppo.checkpoint import from_host, to_host
-from purejaxppo.errors import as_key
-from purejaxppo.prng import UNROLLED, as_unrolled, threefry2x32
-from purejaxppo.trainer import make_train_functions
-from purejaxppo.tuning import Tuning
+from purejaxppo.base.errors import as_key
+from purejaxppo.base.prng import UNROLLED, as_unrolled, threefry2x32
+from purejaxppo.core.trainer import make_train_functions
+from purejaxppo.core.tuning import Tuning
+from purejaxppo.engine.checkpoint import from_host, to_host
 from tests.tiny import tiny_config
 
 DRAWS = {

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from purejaxppo import PPOConfig
-from purejaxppo.networks import ActorCritic
-from purejaxppo.trainer import make_train, make_train_functions
+from purejaxppo.core.networks import ActorCritic
+from purejaxppo.core.trainer import make_train, make_train_functions
 from tests import probes
 
 GAMMA = 0.9

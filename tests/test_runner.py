@@ -15,7 +15,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, mean_interval
-from purejaxppo.trainer import METRIC_NAMES
+from purejaxppo.core.trainer import METRIC_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 

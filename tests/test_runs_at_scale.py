@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import purejaxppo
-import purejaxppo.engine as engine
+import purejaxppo.engine.runner as engine
 from purejaxppo import ConfigError, HyperParams, PPOConfig
-from purejaxppo.population import exploit_and_explore, pbt
-from purejaxppo.space import Range, sample_settings
-from purejaxppo.sweeps import sweep
-from purejaxppo.trainer import METRIC_NAMES, make_train_functions
+from purejaxppo.core.trainer import METRIC_NAMES, make_train_functions
+from purejaxppo.search.pbt import exploit_and_explore, pbt
+from purejaxppo.search.space import Range, sample_settings
+from purejaxppo.search.sweep import sweep
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow

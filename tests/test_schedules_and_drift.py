@@ -10,10 +10,10 @@ import pytest
 
 import purejaxppo
 from purejaxppo import ConfigError, HyperParams, PPOConfig, Range
-from purejaxppo.drift import clip_drift_params, drift, drift_objective_loss
-from purejaxppo.loss import clipped_surrogate
-from purejaxppo.schedules import multiplier
-from purejaxppo.space import parse_space
+from purejaxppo.core.drift import clip_drift_params, drift, drift_objective_loss
+from purejaxppo.core.loss import clipped_surrogate
+from purejaxppo.core.schedules import multiplier
+from purejaxppo.search.space import parse_space
 
 KEY = jax.random.key(3)
 

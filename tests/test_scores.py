@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from purejaxppo import scores
+from purejaxppo.search import scores
 
 METRICS = {  # 3 runs x 4 updates; run 2 diverged at update 2 (its returns stay finite)
     "episode_return": np.array(

@@ -8,11 +8,11 @@ import sys
 import pytest
 
 from purejaxppo import ConfigError
-from purejaxppo.brax_env import BraxEnvironment
-from purejaxppo.craftax_env import CraftaxEnvironment
-from purejaxppo.jumanji_env import JumanjiEnvironment
-from purejaxppo.playground_env import PlaygroundEnvironment
-from purejaxppo.xminigrid_env import XMiniGridEnvironment
+from purejaxppo.envs.brax import BraxEnvironment
+from purejaxppo.envs.craftax import CraftaxEnvironment
+from purejaxppo.envs.jumanji import JumanjiEnvironment
+from purejaxppo.envs.playground import PlaygroundEnvironment
+from purejaxppo.envs.xminigrid import XMiniGridEnvironment
 
 SUITES = [  # (extra, the module whose import fails without it, an environment of the suite)
     ("brax", "brax", lambda: BraxEnvironment("hopper")),

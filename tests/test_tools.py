@@ -10,10 +10,10 @@ import pytest
 
 import purejaxppo
 from purejaxppo import PPOConfig
-from purejaxppo.evaluation import evaluate
-from purejaxppo.presets import PRESETS, preset
-from purejaxppo.progress import TrainingProgress
-from purejaxppo.trainer import make_train_functions
+from purejaxppo.core.evaluation import evaluate
+from purejaxppo.core.presets import PRESETS, preset
+from purejaxppo.core.trainer import make_train_functions
+from purejaxppo.engine.progress import TrainingProgress
 from tests import probes
 
 
@@ -52,7 +52,7 @@ def test_progress_is_one_host_call_per_report_per_chunk_never_per_run(small_conf
 
 def test_the_progress_speed_is_the_summarys_and_leaves_restored_runs_out(monkeypatch):
     clock = iter([100.0, 102.0, 104.0])
-    monkeypatch.setattr("purejaxppo.progress.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("purejaxppo.engine.progress.time.perf_counter", lambda: next(clock))
     tracker = TrainingProgress(2, 10 * 64, 64, "test", enabled=False)
     tracker.start()  # t = 100
     tracker.begin_chunk(0, 2, units_done=4)  # a resume: 4 updates of both runs restored
@@ -64,7 +64,7 @@ def test_the_progress_speed_is_the_summarys_and_leaves_restored_runs_out(monkeyp
 def test_a_job_larger_than_the_disk_is_refused_and_a_large_one_announced(
     tmp_path, capsys, monkeypatch
 ):
-    from purejaxppo import preflight
+    from purejaxppo.outputs import preflight
 
     config = purejaxppo.PPOConfig(total_timesteps=10_000_000)
     per_run = preflight.output_bytes(config, 1, 10_000, True)

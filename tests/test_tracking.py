@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from purejaxppo import ConfigError, tracking
+from purejaxppo import ConfigError
+from purejaxppo.outputs import tracking
 from tests.processes import cli
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.

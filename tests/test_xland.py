@@ -14,8 +14,8 @@ pytest.importorskip("xminigrid")  # the xminigrid extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.envs import describe_env, make_env
-from purejaxppo.xland_env import XLandEnvironment
+from purejaxppo.envs.registry import describe_env, make_env
+from purejaxppo.envs.xland import XLandEnvironment
 from tests.auto_reset import auto_reset_steps
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.

@@ -12,9 +12,9 @@ pytest.importorskip("xminigrid")  # the xminigrid extra; `make test` installs it
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig
-from purejaxppo.env_ids import parse_suite_id
-from purejaxppo.envs import describe_env_id, make_env
-from purejaxppo.xminigrid_env import XMiniGridEnvironment, xminigrid_env_names
+from purejaxppo.envs.ids import parse_suite_id
+from purejaxppo.envs.registry import describe_env_id, make_env
+from purejaxppo.envs.xminigrid import XMiniGridEnvironment, xminigrid_env_names
 from tests.auto_reset import auto_reset_steps
 
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.

@@ -1,0 +1,166 @@
+"""The commands that read or measure without training into a run directory: eval, envs, bench."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, check_positive_int
+from purejaxppo.cli.options import BenchCommand, EnvsCommand, EvalCommand
+from purejaxppo.envs.ids import SUITES, check_env_id
+from purejaxppo.outputs import rundirs
+
+
+def run_eval(command: EvalCommand) -> int:
+    import jax
+    import numpy as np
+
+    from purejaxppo.core.evaluation import evaluate, render_gif
+    from purejaxppo.search.stats import mean_interval
+
+    check_positive_int("--num-episodes", command.num_episodes, 10)
+    if command.gif is not None:
+        rundirs.check_output_file("--gif", command.gif)
+    config, params, obs_stats = rundirs.load_final(command.run_dir)
+    finite = finite_runs(params)
+    result = evaluate(
+        config,
+        params,
+        key=command.seed,
+        num_episodes=command.num_episodes,
+        deterministic=not command.stochastic,
+        obs_stats=obs_stats,
+    )
+    per_run = np.where(finite, result.returns.mean(axis=-1), np.nan)
+    interval = mean_interval(per_run)
+    mode = "stochastic" if command.stochastic else "deterministic"
+    print(f"{config.env_id}: {per_run.shape[0]} runs x {command.num_episodes} {mode} episodes")
+    print(f"  mean return      {interval}")
+    print(f"  episode length   {result.lengths[finite].mean() if finite.any() else np.nan:.1f}")
+    rundirs.write_json(
+        command.run_dir / "eval.json",
+        {
+            "num_runs": int(per_run.shape[0]),
+            "num_episodes": command.num_episodes,
+            "deterministic": not command.stochastic,
+            "mean_return": interval.mean,
+            "ci95": [interval.low, interval.high],
+            "diverged_runs": int((~finite).sum()),
+            "per_run_mean_return": per_run.tolist(),
+        },
+    )
+    if command.gif is not None and finite.any():
+        first = jax.tree.map(lambda x: x[int(np.argmax(finite))], (params, obs_stats))
+        steps = render_gif(config, *first, command.gif, command.seed)
+        print(f"  animation        {command.gif} ({steps} steps)")
+    return _diverged_status(int((~finite).sum()), len(finite))
+
+
+def finite_runs(params: Any) -> Any:
+    """[runs] bool: every parameter of the run is finite (a diverged run's are not)."""
+    import jax
+    import numpy as np
+
+    leaves = [
+        np.isfinite(np.asarray(x)).reshape(x.shape[0], -1).all(1) for x in jax.tree.leaves(params)
+    ]
+    return np.logical_and.reduce(leaves)
+
+
+def _diverged_status(diverged: int, runs: int) -> int:
+    """Warn about runs whose parameters are not finite; EXIT_DIVERGED when all of them are."""
+    if diverged:
+        print(
+            f"purejaxppo: warning: {diverged} of {runs} runs have non-finite parameters "
+            "(they diverged in training); their returns are left out.",
+            file=sys.stderr,
+        )
+    return EXIT_DIVERGED if diverged == runs else 0
+
+
+def _suites() -> list[tuple[str, str, Callable[[], list[str]]]]:
+    """(id prefix, what its adapter gives, its names) of each suite that `envs` lists."""
+    from purejaxppo.envs import craftax as craftax_env
+    from purejaxppo.envs import jumanji as jumanji_env
+    from purejaxppo.envs import playground as playground_env
+    from purejaxppo.envs import xminigrid as xminigrid_env
+
+    return [
+        (
+            "xminigrid",
+            "Discrete(6) actions, one-hot egocentric views; XLand-MiniGrid-*"
+            "[@BENCHMARK] runs trials of rulesets from a downloaded benchmark",
+            xminigrid_env.xminigrid_env_names,
+        ),
+        (
+            "craftax",
+            "Discrete actions, symbolic or pixel observations",
+            lambda: list(craftax_env.NAMES),
+        ),
+        (
+            "jumanji",
+            "flat observations, masked Discrete actions; refused: "
+            f"{', '.join(sorted(jumanji_env.REFUSED))}",
+            jumanji_env.trainable_names,
+        ),
+        (
+            "playground",
+            "Box actions in [-1, 1]; the dm_control tasks listed here need no download",
+            playground_env.dm_control_names,
+        ),
+    ]
+
+
+def run_envs(command: EnvsCommand) -> int:
+    from purejaxppo.core.presets import PRESETS
+    from purejaxppo.envs.registry import describe_env_id, registered_env_ids
+
+    print(f"{'environment':28s} {'actions':16s} {'observation':14s} preset")
+    for env_id in registered_env_ids():
+        try:
+            spec = describe_env_id(env_id)
+        except ConfigError:
+            print(f"{env_id:28s} (cannot be built here: it downloads data)")
+            continue
+        actions = f"Discrete({spec.num_actions})" if spec.discrete else f"Box({spec.num_actions})"
+        preset = PRESETS.get(env_id)
+        obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
+        print(f"{env_id:28s} {actions:16s} {obs:14s} {preset.describe() if preset else '-'}")
+    for prefix, about, names in _suites():
+        print(f"\n{SUITES[prefix]} environments, as {prefix}:NAME ({about}):")
+        try:
+            listed = names()
+        except ConfigError:
+            print(f"  pip install 'purejaxppo[{prefix}]' to list and use them")
+            continue
+        for name in listed:
+            preset = PRESETS.get(f"{prefix}:{name}")
+            print(f"{prefix + ':' + name:44s} {preset.describe() if preset else '-'}")
+    try:
+        from purejaxppo.envs.brax import brax_env_names
+
+        names = brax_env_names()
+    except ConfigError:
+        print("Brax environments (brax:NAME): pip install 'purejaxppo[brax]' to list and use them")
+        return 0
+    # Building a Brax system takes seconds, so its spaces are not read here.
+    print("\nBrax environments, as brax:NAME or brax:NAME-BACKEND (Box actions in [-1, 1]):")
+    for name in names:
+        preset = PRESETS.get(f"brax:{name}")
+        print(f"{'brax:' + name:44s} {preset.describe() if preset else '-'}")
+    return 0
+
+
+def run_bench(command: BenchCommand) -> int:
+    from purejaxppo.cli.bench import run_table
+
+    for seeds in command.seeds:
+        check_positive_int("--seeds", seeds, 64)
+    check_positive_int("--total-timesteps", command.total_timesteps, 500_000)
+    check_env_id(command.env_id, "--env-id")
+    if command.out is not None:
+        rundirs.check_output_file("--out", command.out)
+    table = run_table(command.env_id, list(command.seeds), command.total_timesteps, command.out)
+    print(table, file=sys.stdout)
+    return 0

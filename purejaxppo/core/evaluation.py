@@ -1,0 +1,179 @@
+"""Evaluate trained policies: whole episodes, vmapped over episodes (and runs), in one jit; and
+the animation of one episode."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.base.errors import ConfigError, as_key, check_positive_int
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic
+from purejaxppo.core.normalization import RunningMeanStd
+from purejaxppo.core.trainer import TrainFunctions, make_train_functions
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    returns: np.ndarray  # [..., num_episodes] undiscounted return of each episode
+    lengths: np.ndarray  # [..., num_episodes]
+
+
+def _initial_hidden(functions: TrainFunctions) -> jax.Array | None:
+    network = functions.network
+    return network.initial_hidden((1,)) if isinstance(network, RecurrentActorCritic) else None
+
+
+def _policy_action(
+    functions: TrainFunctions, params, obs_stats, obs, hidden, start, key, deterministic: bool
+):
+    """One env's action for `obs`, and the new GRU state ([1, H]; None for other networks)."""
+    spec, config, network = functions.spec, functions.config, functions.network
+    obs = obs.astype(jnp.float32)
+    if config.normalize_obs:
+        obs = obs_stats.normalize(obs)
+    if hidden is not None:
+        hidden = network.apply(
+            params, hidden, obs[None], start[None], method=RecurrentActorCritic.step
+        )
+        policy, _ = network.apply(params, hidden, obs[None], method=RecurrentActorCritic.heads)
+    else:
+        policy = network.apply(params, obs[None], method=ActorCritic.actor)
+    action = policy.mode() if deterministic else policy.sample(seed=key)
+    action = action[0]
+    if not spec.discrete:
+        action = jnp.clip(action, spec.action_low, spec.action_high).reshape(spec.action_shape)
+    return action, hidden
+
+
+def make_episode(functions: TrainFunctions, deterministic: bool = True):
+    """`episode(params, obs_stats, key) -> (return, length)`: one full episode of one policy."""
+    env, env_params = functions.env, functions.env_params
+
+    def episode(params, obs_stats, key):
+        reset_key, loop_key = jax.random.split(key)
+        obs, state = env.reset(reset_key, env_params)
+
+        def running(carry):
+            return ~carry[4]
+
+        def step(carry):
+            obs, state, total, length, _, key, hidden = carry
+            key, act_key, step_key = jax.random.split(key, 3)
+            action, hidden = _policy_action(
+                functions, params, obs_stats, obs, hidden, length == 0, act_key, deterministic
+            )
+            obs, state, reward, terminated, truncated, _ = env.step(
+                step_key, state, action, env_params
+            )
+            done = jnp.logical_or(terminated, truncated)
+            return obs, state, total + reward, length + 1, done, key, hidden
+
+        init = (
+            obs,
+            state,
+            jnp.zeros((), jnp.float32),
+            jnp.zeros((), jnp.int32),
+            jnp.array(False),
+            loop_key,
+            _initial_hidden(functions),
+        )
+        _, _, total, length, _, _, _ = jax.lax.while_loop(running, step, init)
+        return total, length
+
+    return episode
+
+
+def evaluate(
+    config: PPOConfig,
+    params: Any,
+    key: jax.Array | int = 0,
+    num_episodes: int = 10,
+    deterministic: bool = True,
+    obs_stats: RunningMeanStd | None = None,
+    env: Any = None,
+    env_params: Any = None,
+) -> EvalResult:
+    """Run `num_episodes` whole episodes with the policy `params`, vmapped over episodes.
+
+    `params` (and `obs_stats`, needed when config.normalize_obs) may carry a leading runs axis,
+    as in `RunResult.params`; results then have shape [runs, num_episodes]. Deterministic
+    evaluation takes the policy's mode (argmax, or the Gaussian mean clipped to the bounds).
+    """
+    check_positive_int("num_episodes", num_episodes, 10)
+    if obs_stats is None and config.normalize_obs:
+        raise ConfigError(
+            "obs_stats=None: this config normalises observations (normalize_obs=True), and the "
+            "policy was trained on normalised ones. Fix: pass the run's obs_stats (RunResult."
+            "obs_stats, or load_final(run_dir))."
+        )
+    functions = make_train_functions(config, env, env_params)
+    if obs_stats is None:
+        obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
+    key = as_key(key)
+    episode = jax.vmap(make_episode(functions, deterministic), in_axes=(None, None, 0))
+    reference = jax.tree.leaves(jax.eval_shape(functions.init_params, jax.random.key(0)))[0]
+    has_runs_axis = jax.tree.leaves(params)[0].ndim == reference.ndim + 1
+
+    if has_runs_axis:
+        num_runs = jax.tree.leaves(params)[0].shape[0]
+        if jax.tree.leaves(obs_stats)[0].ndim == len(functions.spec.obs_shape):
+            obs_stats = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), obs_stats)
+        keys = jax.random.split(key, (num_runs, num_episodes))
+        run = jax.jit(jax.vmap(episode))
+    else:
+        keys = jax.random.split(key, num_episodes)
+        run = jax.jit(episode)
+    returns, lengths = run(params, obs_stats, keys)
+    return EvalResult(returns=np.asarray(returns), lengths=np.asarray(lengths))
+
+
+def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=None) -> list[Any]:
+    """The env states of one deterministic episode, for rendering (one policy, no runs axis)."""
+    functions = make_train_functions(config)
+    env, env_params = functions.env, functions.env_params
+    if obs_stats is None:
+        obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
+    reset_key, key = jax.random.split(key)
+    obs, state = env.reset(reset_key, env_params)
+    act = jax.jit(lambda o, h, s, k: _policy_action(functions, params, obs_stats, o, h, s, k, True))
+    step = jax.jit(env.step)
+    states, hidden, start = [state], _initial_hidden(functions), jnp.array(True)
+    while True:
+        key, act_key, step_key = jax.random.split(key, 3)
+        action, hidden = act(obs, hidden, start, act_key)
+        start = jnp.array(False)
+        obs, next_state, _, terminated, truncated, _ = step(step_key, state, action, env_params)
+        if bool(terminated) or bool(truncated):
+            return states
+        state = next_state
+        states.append(state)
+
+
+def render_gif(config: PPOConfig, params: Any, obs_stats: Any, path: Path, seed: int = 0) -> int:
+    """Animate one deterministic episode of one policy (no runs axis) with gymnax's Visualizer;
+    returns the number of steps drawn. Classic control needs the render extra (pygame)."""
+    # gymnax draws classic control with pygame: no window, no sound.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    from gymnax.visualize import Visualizer
+
+    from purejaxppo.envs.registry import make_env
+
+    states = episode_states(config, params, jax.random.key(seed), obs_stats)
+    env, env_params = make_env(config.env_id)
+    try:
+        Visualizer(env, env_params, states).animate(str(path))
+    except Exception as error:  # gymnax raises various errors for envs it cannot draw
+        cause = error.__context__ or error
+        raise ConfigError(
+            f"--gif: gymnax cannot render {config.env_id} ({type(cause).__name__}: {cause}). "
+            "Fix: pip install 'purejaxppo[render]' for classic control, or drop --gif."
+        ) from error
+    return len(states)

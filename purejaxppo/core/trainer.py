@@ -1,0 +1,263 @@
+"""`make_train`: composes the stages into one pure function `train(key, hparams) -> TrainResult`.
+
+train = lax.scan over num_updates of
+    rollout (lax.scan over num_steps) -> critic on the batch -> GAE -> update -> metrics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purejaxppo.base.errors import ConfigError, as_key
+from purejaxppo.base.prng import reproduces_default, to_threefry, to_unrolled
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.fit import check_fits
+from purejaxppo.core.gae import compute_gae
+from purejaxppo.core.hparams import HyperParams
+from purejaxppo.core.loss import Batch, LossInfo
+from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, make_network
+from purejaxppo.core.normalization import RunningMeanStd
+from purejaxppo.core.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
+from purejaxppo.core.schedules import at_update
+from purejaxppo.core.tuning import Tuning
+from purejaxppo.core.update import UpdateFn, init_optimizer_state, make_update
+from purejaxppo.envs.registry import EnvSpec, describe_env, make_env
+
+METRIC_NAMES = (
+    "episode_return",
+    "episodes_finished",
+    "episode_length",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "clip_fraction",
+    "grad_norm",
+    "explained_variance",
+    "learning_rate",
+    "env_steps",
+    "nonfinite",
+    "nonfinite_env_steps",
+)
+
+
+@struct.dataclass
+class TrainState:
+    """The carry of the update loop: everything needed to continue training."""
+
+    params: Any
+    opt_state: optax.OptState
+    env_loop: EnvLoopState
+    key: jax.Array
+    update_index: jax.Array  # [] int32: updates done so far
+
+
+@struct.dataclass
+class TrainResult:
+    """What `train` returns: the trained policy and per-update metrics (axis 0: num_updates)."""
+
+    params: Any
+    obs_stats: RunningMeanStd  # observation normaliser (mean 0, var 1 when normalize_obs is off)
+    metrics: dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainFunctions:
+    """The pieces `train` is built from, for callers that drive the update loop themselves."""
+
+    config: PPOConfig
+    env: Any
+    env_params: Any
+    spec: EnvSpec
+    network: ActorCritic | RecurrentActorCritic
+    init_params: Callable[[jax.Array], Any]
+    init: Callable[[jax.Array], TrainState]
+    rollout: RolloutFn
+    make_batch: Callable[[Any, Transition, HyperParams], Batch]
+    update: UpdateFn
+    step: Callable[[TrainState, HyperParams], tuple[TrainState, dict[str, jax.Array]]]
+
+
+def explained_variance(values: jax.Array, targets: jax.Array) -> jax.Array:
+    """1 - Var[targets - values] / Var[targets]; NaN when the targets do not vary."""
+    target_var = jnp.var(targets)
+    return jnp.where(target_var > 0, 1.0 - jnp.var(targets - values) / target_var, jnp.nan)
+
+
+def diverged(info: LossInfo, params: Any) -> jax.Array:
+    """1 (int32) if this update's losses, gradients or new parameters are not all finite."""
+    losses = jnp.stack([info.policy_loss, info.value_loss, info.entropy, info.grad_norm])
+    finite = jnp.all(jnp.isfinite(losses))
+    for leaf in jax.tree.leaves(params):
+        finite &= jnp.all(jnp.isfinite(leaf))
+    return (~finite).astype(jnp.int32)
+
+
+def make_train_functions(
+    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
+) -> TrainFunctions:
+    """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
+    if env is None:
+        env, default_params = make_env(config.env_id)
+    else:
+        default_params = env.default_params
+    env_params = default_params if env_params is None else env_params
+    spec = describe_env(env, env_params)
+    check_fits(config, spec)
+    if config.env_steps >= 2**31:
+        raise ConfigError(
+            f"PPOConfig.total_timesteps={config.total_timesteps!r}: step counters are int32, "
+            "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
+        )
+
+    tuning = tuning or Tuning.for_backend()
+    network = make_network(config, spec)
+    recurrent = isinstance(network, RecurrentActorCritic)
+    env_reset, rollout = make_env_loop(config, env, env_params, network, spec)
+    update = make_update(config, network, tuning.flat_optimizer)
+    num_steps, num_envs, batch_size = config.num_steps, config.num_envs, config.batch_size
+
+    # Orthogonal init runs a LAPACK QR. Batched by vmap, XLA:CPU's QR kernel waits on its own
+    # thread pool, and two of them running at once (independent layers, or one per host device)
+    # deadlock. Initialising the runs one after another keeps every QR unbatched; it costs
+    # nothing measurable since it runs once per run.
+    @jax.custom_batching.sequential_vmap
+    def init_params(key: jax.Array) -> Any:
+        obs = jnp.zeros((1, *spec.obs_shape), jnp.float32)
+        if recurrent:
+            return network.init(key, network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
+        return network.init(key, obs)
+
+    def fast(tree: Any) -> Any:
+        # UNROLLED keys give the same bits as threefry keys, faster on XLA:CPU; they live only
+        # inside `init` and `step`, so every state a caller holds has keys of the caller's kind.
+        return to_unrolled(tree) if tuning.unrolled_prng and reproduces_default() else tree
+
+    def init(key: jax.Array) -> TrainState:
+        params_key, env_key, loop_key = jax.random.split(fast(as_key(key)), 3)
+        env_loop = env_reset(env_key)
+        params = init_params(params_key)
+        opt_state = init_optimizer_state(params, tuning.flat_optimizer)
+        state = TrainState(params, opt_state, env_loop, loop_key, jnp.zeros((), jnp.int32))
+        return to_threefry(state)
+
+    def make_batch(params: Any, traj: Transition, hparams: HyperParams) -> Batch:
+        """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]
+        (recurrent networks: kept as [num_steps, num_envs, ...] sequences)."""
+        if recurrent:
+            # V(s'_t) continues the GRU state after step t on the true next observation: the
+            # next step's value when the episode goes on, V(final observation) when it ended.
+            next_hidden = network.apply(
+                params,
+                traj.hidden,
+                traj.next_obs,
+                jnp.zeros(traj.done.shape, bool),
+                method=RecurrentActorCritic.step,
+            )
+            _, next_values = network.apply(params, next_hidden, method=RecurrentActorCritic.heads)
+            values = traj.value
+        else:
+            # One critic pass over observations and true next observations together.
+            both_values = network.apply(
+                params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
+            )
+            values, next_values = both_values[0], both_values[1]
+        advantages, targets = compute_gae(
+            traj.reward,
+            values,
+            next_values,
+            traj.terminated,
+            traj.done,
+            hparams.gamma,
+            hparams.gae_lambda,
+            tuning.gae_unroll,
+        )
+        chex.assert_shape([values, advantages, targets], (num_steps, num_envs))
+        if recurrent:
+            return Batch(
+                obs=traj.obs,
+                action=traj.action,
+                log_prob=traj.log_prob,
+                value=values,
+                advantage=advantages,
+                target=targets,
+                start=traj.start,
+                initial_hidden=traj.initial_hidden,
+            )
+
+        def flat(x: jax.Array) -> jax.Array:
+            return x.reshape((batch_size, *x.shape[2:]))
+
+        return Batch(
+            obs=flat(traj.obs),
+            action=flat(traj.action),
+            log_prob=flat(traj.log_prob),
+            value=flat(values),
+            advantage=flat(advantages),
+            target=flat(targets),
+        )
+
+    def step(state: TrainState, hparams: HyperParams) -> tuple[TrainState, dict[str, jax.Array]]:
+        state = fast(state)
+        key, rollout_key, update_key = jax.random.split(state.key, 3)
+        env_loop, traj, episodes = rollout(state.params, state.env_loop, rollout_key, hparams.gamma)
+        batch = make_batch(state.params, traj, hparams)
+        current = at_update(hparams, state.update_index, config.num_updates, config.anneal_lr)
+        params, opt_state, infos = update(state.params, state.opt_state, batch, current, update_key)
+
+        info = jax.tree.map(jnp.mean, infos)  # over epochs and minibatches
+        finished = episodes.count
+        any_finished = finished > 0
+        metrics = {
+            "episode_return": jnp.where(any_finished, episodes.return_sum / finished, jnp.nan),
+            "episodes_finished": finished,
+            "episode_length": jnp.where(any_finished, episodes.length_sum / finished, jnp.nan),
+            "policy_loss": info.policy_loss,
+            "value_loss": info.value_loss,
+            "entropy": info.entropy,
+            "approx_kl": info.approx_kl,
+            "clip_fraction": info.clip_fraction,
+            "grad_norm": info.grad_norm,
+            "explained_variance": explained_variance(batch.value, batch.target),
+            "learning_rate": jnp.asarray(current.learning_rate, jnp.float32),
+            "env_steps": (state.update_index + 1) * batch_size,
+            "nonfinite": diverged(info, params),
+            "nonfinite_env_steps": episodes.nonfinite,
+        }
+        new_state = TrainState(params, opt_state, env_loop, key, state.update_index + 1)
+        return to_threefry(new_state), metrics
+
+    return TrainFunctions(
+        config, env, env_params, spec, network, init_params, init, rollout, make_batch, update, step
+    )
+
+
+def make_train(
+    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
+) -> Callable[[jax.Array, HyperParams], TrainResult]:
+    """A pure function `train(key, hparams) -> TrainResult` running the whole of `config`.
+
+    `env`/`env_params` (any gymnax `Environment`) override `config.env_id`. `train` may be jitted,
+    vmapped over keys (seeds) and/or over `hparams` (a sweep) without recompiling per value.
+    Every entry of `TrainResult.metrics` has shape [config.num_updates] (per run). `tuning`
+    (speed choices that do not change what is learned) defaults to the best measured for the
+    default backend.
+    """
+    functions = make_train_functions(config, env, env_params, tuning)
+
+    def train(key: jax.Array, hparams: HyperParams) -> TrainResult:
+        state = functions.init(key)
+        state, metrics = jax.lax.scan(
+            lambda s, _: functions.step(s, hparams), state, None, length=config.num_updates
+        )
+        return TrainResult(params=state.params, obs_stats=state.env_loop.obs_stats, metrics=metrics)
+
+    return train

@@ -1,0 +1,298 @@
+"""Population-based training (Jaderberg et al. 2017) as a program of the engine.
+
+A generation is `interval` updates of every member, then (except after the last generation) the
+worst `fraction` of the population copies the parameters, optimizer state and normaliser
+statistics of a randomly chosen member of the best `fraction` (exploit) and perturbs each
+searched hyperparameter by a factor from `perturb_factors` or, with probability
+`resample_probability`, draws it again from the space (explore). Fitness is the mean return of
+the episodes a member finished during the generation; a member with none, or whose training
+diverged (non-finite), ranks last. The population is sharded over devices like any batch of
+runs (XLA turns the ranking and copying into collectives), shows progress, and checkpoints and
+resumes per generation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.base import prng
+from purejaxppo.base.errors import ConfigError, as_key, check_positive_int, config_error
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.hparams import HyperParams, check_values
+from purejaxppo.core.trainer import METRIC_NAMES, TrainState, make_train_functions
+from purejaxppo.engine import runner
+from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
+from purejaxppo.engine.progress import Progress, TrainingProgress, tracker_for
+from purejaxppo.search.scores import windowed_return
+from purejaxppo.search.space import (
+    Range,
+    Space,
+    check_space,
+    explore,
+    sample_settings,
+    stack_settings,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PBTResult:
+    """Trajectories have a leading generations axis G (the full intervals, then a shorter last
+    generation when `interval` does not divide num_updates); population axis P."""
+
+    config: PPOConfig
+    interval: int  # updates per generation
+    hparams: dict[str, np.ndarray]  # searched field -> [G + 1, P] (before each generation, final)
+    parents: np.ndarray  # [G, P]: whom each member copied after generation g (itself if kept;
+    # everyone keeps after the last)
+    fitness: np.ndarray  # [G, P]
+    metrics: dict[str, np.ndarray]  # [P, num_updates]
+    params: Any  # leaves [P, ...]
+    obs_stats: Any
+    final_hparams: HyperParams  # leaves [P]
+    compile_seconds: float
+    run_seconds: float
+    devices: tuple[str, ...]
+
+
+def generation_fitness(metrics: dict[str, jax.Array]) -> jax.Array:
+    """Mean return of the episodes each member finished in a generation; metrics [P, T]. NaN
+    (ranked last) when none finished or the losses were not finite."""
+    return windowed_return(metrics, 1.0)
+
+
+def exploit_and_explore(
+    key: jax.Array,
+    states: TrainState,
+    hparams: HyperParams,
+    fitness: jax.Array,
+    space: Space,
+    fraction: float = 0.25,
+    perturb_factors: tuple[float, ...] = (0.8, 1.2),
+    resample_probability: float = 0.25,
+) -> tuple[TrainState, HyperParams, jax.Array]:
+    """One PBT step for a population (leaves [P, ...]); returns new states, hparams and parents.
+
+    The `ceil(fraction * P)` lowest-fitness members (NaN ranks lowest) each copy a uniformly
+    chosen member of the same number of highest-fitness ones. A copying member keeps its own
+    env and its raw observation, which the donor's statistics normalise from then on; a
+    recurrent member's GRU state is reset at its next step (it came from other parameters).
+    """
+    population = fitness.shape[0]
+    count = max(1, int(np.ceil(fraction * population)))
+    choose_key, explore_key = jax.random.split(key)
+    order = jnp.argsort(jnp.where(jnp.isnan(fitness), -jnp.inf, fitness))  # ascending
+    bottom, top = order[:count], order[population - count :]
+    donors = top[jax.random.randint(choose_key, (count,), 0, count)]
+    parents = jnp.arange(population).at[bottom].set(donors)
+    replaced = parents != jnp.arange(population)
+
+    def take(tree: Any) -> Any:
+        return jax.tree.map(lambda x: x[parents], tree)
+
+    env_loop = states.env_loop
+    recurrent = env_loop.recurrent
+    if recurrent is not None:
+        recurrent = recurrent.replace(start=recurrent.start | replaced[:, None])
+    states = states.replace(
+        params=take(states.params),
+        opt_state=take(states.opt_state),
+        env_loop=env_loop.replace(
+            obs_stats=take(env_loop.obs_stats),
+            reward_scaler=env_loop.reward_scaler.replace(stats=take(env_loop.reward_scaler.stats)),
+            recurrent=recurrent,
+        ),
+    )
+    hparams = take(hparams)
+    changes = {}
+    for name, field_key in zip(space, jax.random.split(explore_key, len(space)), strict=True):
+        value = getattr(hparams, name)
+        explored = explore(
+            field_key, name, value, space[name], perturb_factors, resample_probability
+        )
+        mask = replaced.reshape(replaced.shape + (1,) * (value.ndim - 1))
+        changes[name] = jnp.where(mask, explored, value)
+    return states, hparams.replace(**changes), parents
+
+
+def check_arguments(
+    config: PPOConfig,
+    space: Space,
+    population: int = 8,
+    interval: int = 10,
+    hparams: HyperParams | None = None,
+    fraction: float = 0.25,
+    perturb_factors: tuple[float, ...] = (0.8, 1.2),
+    resample_probability: float = 0.25,
+    checkpoint_every: int = 1,
+) -> None:
+    """Raise ConfigError unless `pbt` can run with these arguments (its own defaults alike);
+    the command line calls it before it creates anything."""
+    check_space(config, space)
+    check_positive_int("checkpoint_every", checkpoint_every, 1)
+    check_positive_int("interval", interval, 10)
+    if not isinstance(population, int) or isinstance(population, bool) or population < 2:
+        raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 8.")
+    if not 0.0 < fraction <= 0.5:
+        raise ConfigError(f"fraction={fraction!r}: must be in (0, 0.5]. Fix: e.g. 0.25.")
+    if interval > config.num_updates:
+        raise ConfigError(
+            f"interval={interval}: longer than the run ({config.num_updates} updates). "
+            "Fix: a smaller interval or a larger total_timesteps."
+        )
+    if not 0.0 <= resample_probability <= 1.0:
+        raise config_error("resample_probability", resample_probability, "not in [0, 1]", "use .25")
+    if not perturb_factors or not all(0 < f < np.inf for f in perturb_factors):
+        raise config_error("perturb_factors", perturb_factors, "not all > 0", "use (0.8, 1.2)")
+    moved = math.ceil(fraction * population)
+    if 2 * moved > population:
+        raise ConfigError(
+            f"fraction={fraction!r} with population={population}: the bottom and the top "
+            f"ceil(fraction * population) = {moved} members would overlap. Fix: fraction <= "
+            f"{population // 2 / population:g}, or a larger population."
+        )
+    if hparams is not None:
+        check_values(hparams)
+    if hparams is not None and np.shape(hparams.learning_rate) != (population,):
+        raise ConfigError(
+            f"hparams: leaves must have shape ({population},), one value per member. "
+            "Fix: build them with HyperParams.stack."
+        )
+
+
+def pbt(
+    config: PPOConfig,
+    population: int = 8,
+    space: Space | None = None,
+    interval: int = 10,
+    key: jax.Array | int = 0,
+    hparams: HyperParams | None = None,
+    fraction: float = 0.25,
+    perturb_factors: tuple[float, ...] = (0.8, 1.2),
+    resample_probability: float = 0.25,
+    devices: list[jax.Device] | None = None,
+    progress: bool | TrainingProgress = False,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 1,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
+) -> PBTResult:
+    """Train a population with PBT; one compile, sharded over `devices` (default: all).
+
+    `space` maps the traced hyperparameters PBT may change to a list of values or a `Range` (as
+    in `sweep`); initial values are sampled from it unless `hparams` (leaves [population]) gives
+    them. `interval` is in updates; the num_updates % interval updates left over run as a last,
+    shorter generation. With `checkpoint_dir`, the population is saved every `checkpoint_every`
+    generations and on Ctrl-C or SIGTERM, and a second call with the same arguments resumes it
+    bit-identically.
+    """
+    space = dict(space or {"learning_rate": Range(1e-4, 1e-3)})
+    check_arguments(
+        config,
+        space,
+        population,
+        interval,
+        hparams,
+        fraction,
+        perturb_factors,
+        resample_probability,
+        checkpoint_every,
+    )
+    root = as_key(key)
+    sample_key, init_key, run_key = jax.random.split(root, 3)
+    if hparams is None:
+        hparams = stack_settings(
+            config, sample_settings(config, space, "random", population, sample_key)
+        )
+    hparams = jax.tree.map(lambda x: np.asarray(x, np.float32), hparams)
+    units = segment_lengths(config.num_updates, interval)
+    tracker = tracker_for(
+        progress, population, config.env_steps, config.batch_size, f"{config.env_id} PBT"
+    )
+    functions = make_train_functions(config)
+    training = BatchedTraining(functions, tracker, progress_every, jax.random.key_impl(root))
+    explore_step = functools.partial(
+        exploit_and_explore,
+        space=space,
+        fraction=fraction,
+        perturb_factors=perturb_factors,
+        resample_probability=resample_probability,
+    )
+    counts = np.asarray(units, np.int32)
+    last = len(units) - 1
+
+    def segment(carry, inputs, index):
+        count = jnp.asarray(counts)[index] if len(set(units)) > 1 else None
+        first = index * interval
+        states, metrics = training.updates(
+            carry["states"], carry["hparams"], first, interval, count
+        )
+        fitness = generation_fitness(metrics)
+        step = jax.random.fold_in(run_key, index)
+
+        def exploit():
+            return explore_step(step, states, carry["hparams"], fitness)
+
+        def keep():
+            return states, carry["hparams"], jnp.arange(population)
+
+        new_states, new_hparams, parents = jax.lax.cond(index < last, exploit, keep)
+        history = {name: getattr(carry["hparams"], name) for name in space}
+        outputs = runner.Outputs(
+            per_unit=metrics,
+            per_segment={"fitness": fitness, "parents": parents, "hparams": history},
+        )
+        return {"states": new_states, "hparams": new_hparams}, outputs
+
+    inputs = {
+        "key": np.asarray(jax.random.key_data(jax.random.split(init_key, population))),
+        "hparams": hparams,
+    }
+    program = runner.Program(
+        name="pbt",
+        init=lambda inputs: {"states": training.init(inputs["key"]), "hparams": inputs["hparams"]},
+        segment=segment,
+        finish=lambda carry: {
+            "params": carry["states"].params,
+            "obs_stats": carry["states"].env_loop.obs_stats,
+            "hparams": carry["hparams"],
+        },
+        segment_units=units,
+        independent=False,
+        fingerprint={
+            "config": config.to_dict(),
+            "population": population,
+            "space": {k: repr(v) for k, v in space.items()},
+            "interval": interval,
+            "key": prng.fingerprint(root),
+            "hparams": jax.tree.map(lambda v: np.asarray(v).tolist(), dataclasses.asdict(hparams)),
+            "pbt": [fraction, list(perturb_factors), resample_probability],
+        },
+        progress=tracker or Progress(),
+    )
+    out = runner.run(program, inputs, devices, None, checkpoint_dir, checkpoint_every)
+    final = out.results["hparams"]
+    history = out.per_segment["hparams"]  # [P, G]
+    return PBTResult(
+        config=config,
+        interval=interval,
+        hparams={
+            name: np.concatenate([np.swapaxes(history[name], 0, 1), getattr(final, name)[None]])
+            for name in space
+        },
+        parents=out.per_segment["parents"].T,
+        fitness=out.per_segment["fitness"].T,
+        metrics={name: out.per_unit[name] for name in METRIC_NAMES},
+        params=out.results["params"],
+        obs_stats=out.results["obs_stats"],
+        final_hparams=final,
+        compile_seconds=out.compile_seconds,
+        run_seconds=out.run_seconds,
+        devices=out.devices,
+    )

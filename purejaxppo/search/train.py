@@ -1,0 +1,273 @@
+"""`train`: many independent runs (seeds x hyperparameter settings) through the engine.
+
+Run i trains setting `setting[i]` with seed `seed[i]`; every setting uses the same seeds (key
+`jax.random.split(key, num_seeds)[seed]`), so results do not depend on how the runs are sharded
+or cut into chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.base import prng
+from purejaxppo.base.errors import ConfigError, as_key, check_positive_int
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.hparams import HyperParams, check_values
+from purejaxppo.core.trainer import METRIC_NAMES, make_train_functions
+from purejaxppo.engine import runner
+from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
+from purejaxppo.engine.progress import Progress, TrainingProgress, tracker_for
+from purejaxppo.search import scores
+from purejaxppo.search.stats import Interval, mean_interval
+
+DEFAULT_SEGMENT_UPDATES = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """Results of all runs as NumPy arrays (leading axis: runs), with the numbers users ask first.
+
+    Runs are ordered setting-major: run i trained hyperparameter setting `setting[i]` with seed
+    `seed[i]`; every setting used the same seeds.
+    """
+
+    config: PPOConfig
+    metrics: dict[str, np.ndarray]  # each [runs, updates]
+    params: Any  # pytree, leaves [runs, ...]
+    obs_stats: Any  # RunningMeanStd, leaves [runs, ...]
+    hparams: HyperParams  # leaves [runs]
+    setting: np.ndarray  # [runs] int
+    seed: np.ndarray  # [runs] int
+    compile_seconds: float
+    run_seconds: float
+    devices: tuple[str, ...]
+    runs_per_chunk: int
+    num_chunks: int
+    timed_env_steps: int  # env steps run within run_seconds (fewer than env_steps after a resume)
+
+    @property
+    def num_runs(self) -> int:
+        return int(self.seed.shape[0])
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps taken by all runs together."""
+        return self.num_runs * self.config.env_steps
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.timed_env_steps / self.run_seconds if self.run_seconds > 0 else 0.0
+
+    @property
+    def first_nonfinite_update(self) -> np.ndarray:
+        """[runs] the first update whose losses, gradients or parameters were not finite; -1 for
+        a run that never diverged."""
+        return np.asarray(scores.diverged_at(self.metrics["nonfinite"]))
+
+    @property
+    def final_returns(self) -> np.ndarray:
+        """[runs] mean return of the episodes finished in each run's last 5% of updates; NaN for
+        a run that finished none there or that diverged (never counted as a number)."""
+        return np.asarray(scores.final_return(self.metrics), np.float64)
+
+    @property
+    def final_return(self) -> Interval:
+        """Mean over the runs that finished an episode in their final window and did not
+        diverge, with its 95% interval (`Interval.num_runs` says how many that is)."""
+        return mean_interval(self.final_returns)
+
+    def summary(self) -> dict[str, Any]:
+        interval = self.final_return
+        first = self.first_nonfinite_update
+        diverged = first >= 0
+        return {
+            "env_id": self.config.env_id,
+            "num_runs": self.num_runs,
+            "final_return_mean": interval.mean,
+            "final_return_ci95": [interval.low, interval.high],
+            "runs_without_final_episode": int(np.sum(~np.isfinite(self.final_returns) & ~diverged)),
+            "diverged_runs": int(diverged.sum()),
+            "first_nonfinite_update": int(first[diverged].min()) if diverged.any() else None,
+            "env_steps": self.env_steps,
+            "compile_seconds": self.compile_seconds,
+            "run_seconds": self.run_seconds,
+            "steps_per_second": self.steps_per_second,
+            "devices": list(self.devices),
+            "runs_per_chunk": self.runs_per_chunk,
+            "num_chunks": self.num_chunks,
+        }
+
+
+def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
+    """`hparams` as float32 NumPy leaves with one leading settings axis [S]; its schedules and
+    drift must be those the config uses (present or not, and of the same shapes)."""
+    defaults = config.hparams
+    hparams = defaults if hparams is None else hparams
+    check_values(hparams)
+    leaves = {name: np.asarray(getattr(hparams, name), np.float32) for name in HyperParams.names()}
+    shapes = {leaf.shape for leaf in leaves.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) > 1:
+        raise ConfigError(
+            f"hparams: leaves have shapes {sorted(shapes)}. Fix: pass scalars (one setting) or "
+            "vectors of one common length S (S settings), e.g. via HyperParams.stack."
+        )
+    batched = len(next(iter(shapes))) == 1
+    optional = {}
+    for name in (*HyperParams.schedule_names(), "drift"):
+        given, expected = getattr(hparams, name), getattr(defaults, name)
+        if jax.tree.map(lambda x: np.shape(x)[batched:], given) != jax.tree.map(np.shape, expected):
+            raise ConfigError(
+                f"hparams.{name} does not match the config's (which is "
+                f"{'unset' if expected is None else 'set'}). Fix: build hparams from this config "
+                "(config.hparams, or HyperParams.stack of configs made with config.replace)."
+            )
+        optional[name] = jax.tree.map(
+            lambda x: np.asarray(x, np.float32)[None] if not batched else np.asarray(x, np.float32),
+            given,
+        )
+    return HyperParams(**{name: np.atleast_1d(leaf) for name, leaf in leaves.items()}, **optional)
+
+
+def segment_plan(
+    config: PPOConfig, checkpoint_dir: object, segment_updates: int | None, every: int | None
+) -> tuple[tuple[int, ...], int]:
+    """Updates per segment, and checkpoints every how many segments. Without a checkpoint
+    directory and segment length the whole run is one segment."""
+    check_positive_int("segment_updates", segment_updates, 100, allow_none=True)
+    check_positive_int("checkpoint_every", every, 500, allow_none=True)
+    if segment_updates is None:
+        segment_updates = DEFAULT_SEGMENT_UPDATES if checkpoint_dir else config.num_updates
+    segment_updates = min(segment_updates, config.num_updates)
+    every = every or segment_updates
+    units = segment_lengths(config.num_updates, segment_updates)
+    if every >= config.num_updates:  # no checkpoint before the end (only on Ctrl-C or SIGTERM)
+        return units, len(units)
+    if every % segment_updates:
+        raise ConfigError(
+            f"checkpoint_every={every}: not a whole number of segments of segment_updates="
+            f"{segment_updates} updates. Fix: use a multiple of {segment_updates}, e.g. "
+            f"{max(1, round(every / segment_updates)) * segment_updates}."
+        )
+    return units, every // segment_updates
+
+
+def independent_program(
+    config: PPOConfig,
+    units: tuple[int, ...],
+    fingerprint: dict[str, Any],
+    progress: TrainingProgress | None = None,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
+    env: Any = None,
+    env_params: Any = None,
+    key_impl: Any = None,
+) -> runner.Program:
+    """The engine program of independent runs: inputs {"key": key data of `key_impl`,
+    "hparams": HyperParams}, each segment `units[i]` updates, outputs the metrics of every
+    update."""
+    functions = make_train_functions(config, env, env_params)
+    training = BatchedTraining(functions, progress, progress_every, key_impl)
+    length, uneven = max(units), len(set(units)) > 1
+    counts = np.asarray(units, np.int32)
+    starts = np.concatenate([[0], np.cumsum(units)[:-1]]).astype(np.int32)
+
+    def segment(states, inputs, index):
+        count = jnp.asarray(counts)[index] if uneven else None
+        first = jnp.asarray(starts)[index]
+        states, metrics = training.updates(states, inputs["hparams"], first, length, count)
+        return states, runner.Outputs(per_unit=metrics, per_segment={})
+
+    return runner.Program(
+        name="train",
+        init=lambda inputs: training.init(inputs["key"]),
+        segment=segment,
+        finish=lambda states: {"params": states.params, "obs_stats": states.env_loop.obs_stats},
+        segment_units=units,
+        independent=True,
+        fingerprint=fingerprint,
+        progress=progress or Progress(),
+    )
+
+
+def train(
+    config: PPOConfig,
+    num_seeds: int = 1,
+    key: jax.Array | int = 0,
+    hparams: HyperParams | None = None,
+    devices: list[jax.Device] | None = None,
+    max_runs_per_chunk: int | None = None,
+    progress: bool | TrainingProgress = False,
+    checkpoint_dir: str | Path | None = None,
+    segment_updates: int | None = None,
+    checkpoint_every: int | None = None,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
+    env: Any = None,
+    env_params: Any = None,
+) -> RunResult:
+    """Train `num_seeds` seeds of each hyperparameter setting of `config` in one compile.
+
+    `hparams`: None (the config's own values), one `HyperParams` of scalars, or one whose leaves
+    are vectors of length S (S settings, e.g. `HyperParams.stack`); runs = S * num_seeds.
+    `devices` defaults to every device of every process. Runs are processed in chunks sized from
+    the compiled executable's memory analysis and the devices' free memory (at most half of it),
+    and on CPU devices of at most 32 runs each (faster); `max_runs_per_chunk` overrides both.
+    `progress`: a live progress bar, fed by one host call every `progress_every` updates for all
+    runs of a chunk together. `checkpoint_dir`: run the updates in compiled segments of
+    `segment_updates` (default 100) and save the loop's carry there every `checkpoint_every`
+    updates (a multiple of the segment; default every segment) and on Ctrl-C or SIGTERM; if the
+    directory holds a checkpoint of the same runs, training continues from it and ends
+    bit-identical to an uninterrupted run. `env`/`env_params`: any gymnax `Environment` instead
+    of `config.env_id` (as for `make_train`).
+    """
+    check_positive_int("num_seeds", num_seeds, 64)
+    check_positive_int("max_runs_per_chunk", max_runs_per_chunk, 256, allow_none=True)
+    check_positive_int("progress_every", progress_every, 10)
+    units, every = segment_plan(config, checkpoint_dir, segment_updates, checkpoint_every)
+    settings = settings_of(config, hparams)
+    num_settings = settings.learning_rate.shape[0]
+    seed = np.tile(np.arange(num_seeds), num_settings)
+    setting = np.repeat(np.arange(num_settings), num_seeds)
+    root = as_key(key)
+    run_keys = jax.random.split(root, num_seeds)[seed]
+    run_hparams = jax.tree.map(lambda leaf: leaf[setting], settings)
+    inputs = {"key": np.asarray(jax.random.key_data(run_keys)), "hparams": run_hparams}
+    tracker = tracker_for(progress, len(seed), config.env_steps, config.batch_size, config.env_id)
+    fingerprint = {
+        "config": config.to_dict(),
+        "env": None if env is None else type(env).__name__,
+        "run_keys": prng.fingerprint(run_keys),
+        "run_hparams": jax.tree.map(
+            lambda v: np.asarray(v).tolist(), dataclasses.asdict(run_hparams)
+        ),
+    }
+    program = independent_program(
+        config,
+        units,
+        fingerprint,
+        tracker,
+        progress_every,
+        env,
+        env_params,
+        jax.random.key_impl(root),
+    )
+    out = runner.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, every)
+    return RunResult(
+        config=config,
+        metrics={name: out.per_unit[name] for name in METRIC_NAMES},
+        params=out.results["params"],
+        obs_stats=out.results["obs_stats"],
+        hparams=run_hparams,
+        setting=setting,
+        seed=seed,
+        compile_seconds=out.compile_seconds,
+        run_seconds=out.run_seconds,
+        devices=out.devices,
+        runs_per_chunk=out.runs_per_chunk,
+        num_chunks=out.num_chunks,
+        timed_env_steps=out.timed_run_units * config.batch_size,
+    )
