@@ -19,8 +19,6 @@ LAYERS = ["base", "envs", "core", "engine", "search", "outputs", "cli"]
 # Functions may be up to 80 lines; these are longer today and may only get shorter (the redesign
 # issue splits them into module-level pieces); one that shrinks below the limit leaves the list.
 LONG_FUNCTIONS = {
-    "search/es.py:es": 166,
-    "search/pbt.py:pbt": 129,
     "core/rollout.py:make_env_loop": 145,
     "core/rollout.py:rollout": 92,
     "core/trainer.py:make_train_functions": 137,

@@ -161,7 +161,8 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
 
 
 def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
-    from purejaxppo.search.pbt import check_arguments, pbt
+    from purejaxppo.search.checks import check_pbt_arguments
+    from purejaxppo.search.pbt import pbt
 
     space = parse_space(command.space)
     options = {
@@ -171,8 +172,8 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
     check_positive_int("--progress-every", command.progress_every, 10)
-    check_arguments(command.config, **{k: v for k, v in options.items()
-                                       if k not in ("key", "progress_every")})  # fmt: skip
+    check_pbt_arguments(command.config, **{k: v for k, v in options.items()
+                                           if k not in ("key", "progress_every")})  # fmt: skip
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id + "-pbt", command.population)
 
@@ -195,7 +196,8 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
 
 
 def run_es(command: ESCommand, directory: Path | None = None) -> int:
-    from purejaxppo.search.es import es, prepare
+    from purejaxppo.search.checks import check_es_arguments
+    from purejaxppo.search.es import es
 
     space = parse_space(command.space)
     options = {
@@ -207,7 +209,7 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
     # Every argument is checked before anything is created.
-    prepare(command.config, **{k: v for k, v in options.items() if k != "key"})
+    check_es_arguments(command.config, **{k: v for k, v in options.items() if k != "key"})
     resuming = directory is not None
     runs = command.population * command.num_seeds
     directory = _start(command, directory, command.config.env_id + "-es", runs)

@@ -23,14 +23,14 @@ def _short(count: float) -> str:
 
 
 class Progress:
-    """What the engine tells a progress display as it loops (this one shows nothing)."""
+    """What the engine tells a progress display as it loops (this one shows nothing).
 
-    # The engine may have each chunk's runs update in `parts` groups one after another (an
-    # evolution strategy's population that does not fit at once); a report then counts one
-    # group's updates. The engine sets it when it plans.
-    parts = 1
+    `start(parts)`: the engine may have each chunk's runs update in `parts` groups one after
+    another (an evolution strategy's population that does not fit at once); a report then counts
+    one group's updates.
+    """
 
-    def start(self) -> None:
+    def start(self, parts: int = 1) -> None:
         pass
 
     def begin_chunk(self, first_run: int, num_runs: int, units_done: int = 0) -> None:
@@ -72,6 +72,7 @@ class TrainingProgress(Progress):
         # counted restored chunks as progress and differed from the summary by up to 2x).
         self._started = math.nan
         self._restored = 0
+        self._parts = 1
         self._progress = rich_progress.Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=24),
@@ -85,7 +86,8 @@ class TrainingProgress(Progress):
             description, total=total_env_steps, steps="0", rate="", ret="-"
         )
 
-    def start(self) -> None:
+    def start(self, parts: int = 1) -> None:
+        self._parts = parts
         self._started = time.perf_counter()
         self._progress.start()
 
@@ -97,11 +99,11 @@ class TrainingProgress(Progress):
     def begin_chunk(self, first_run: int, num_runs: int, units_done: int = 0) -> None:
         """Runs first_run.. first_run + num_runs start (or resume after `units_done` units);
         the runs before them are done."""
-        updates_done = units_done * self.updates_per_unit * self.parts
+        updates_done = units_done * self.updates_per_unit * self._parts
         with self._lock:
             before = self.completed
             self._chunk_base = first_run * self.env_steps
-            self._steps_per_update = num_runs * self.batch_size / self.parts
+            self._steps_per_update = num_runs * self.batch_size / self._parts
             self._updates_done = updates_done
             self.completed = int(self._chunk_base + updates_done * self._steps_per_update)
             self._restored += self.completed - before

@@ -86,11 +86,10 @@ def run(
         chunk = checkpoints.resume_layout(identity, len(devices)) or max_runs_per_chunk
         plan = _compile(program, inputs, devices, sharding, replicated, chunk)
         compile_seconds = time.perf_counter() - start
-        progress.parts = plan.parts
         at_once = plan.chunk // plan.parts
         checkpoints.record({**identity, "runs_per_chunk": at_once, "devices": len(devices)})
         start = time.perf_counter()
-        progress.start()
+        progress.start(plan.parts)
         pieces, timed = _loop(program, inputs, plan, checkpoints, max(1, checkpoint_every))
     finally:
         progress.stop()

@@ -15,6 +15,8 @@ that diverged or has no score (NaN) placed below the worst finite one.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.base import prng
-from purejaxppo.base.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.trainer import make_train_functions
 from purejaxppo.engine import runner
-from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
-from purejaxppo.engine.progress import Progress, TrainingProgress, tracker_for
-from purejaxppo.search.scores import SCORES, ScoreFn
+from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, segment_lengths
+from purejaxppo.engine.program import EngineResult
+from purejaxppo.engine.progress import TrainingProgress
+from purejaxppo.search.batch import RunBatch, build
+from purejaxppo.search.checks import check_es_arguments
+from purejaxppo.search.scores import ScoreFn
 from purejaxppo.search.space import Range, Space
-from purejaxppo.search.strategies import ALIASES, Encoding, make_strategy, to_minimise
+from purejaxppo.search.strategies import ALIASES, Encoding, to_minimise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,43 +81,99 @@ class ESResult:
         return {k: _item(jax.tree.map(lambda x: x[-1], v)) for k, v in self.mean.items()}
 
 
-def prepare(
-    config: PPOConfig,
-    space: Space,
-    population: int = 16,
-    generations: int = 10,
-    num_seeds: int = 4,
-    strategy: str = "CMA_ES",
-    std_init: float = 0.5,
-    strategy_options: dict[str, Any] | None = None,
-    fitness: str | ScoreFn = "final_return",
-    segment_generations: int | None = None,
-    checkpoint_every: int = 1,
-    max_runs_per_chunk: int | None = None,
-    progress_every: int = DEFAULT_PROGRESS_EVERY,
-) -> tuple[Encoding, tuple[Any, Any], ScoreFn, str]:
-    """Check the arguments of `es` (a ConfigError naming the bad one) before anything runs; the
-    encoding of the space, the strategy and its params, the fitness function and its name."""
-    if not isinstance(population, int) or isinstance(population, bool) or population < 2:
-        raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 16.")
-    check_positive_int("generations", generations, 10)
-    check_positive_int("num_seeds", num_seeds, 4)
-    check_positive_int("segment_generations", segment_generations, 1, allow_none=True)
-    check_positive_int("checkpoint_every", checkpoint_every, 1)
-    check_positive_int("max_runs_per_chunk", max_runs_per_chunk, 16, allow_none=True)
-    check_positive_int("progress_every", progress_every, 10)
-    if not (isinstance(std_init, (int, float)) and 0 < std_init < np.inf):
-        raise ConfigError(f"std_init={std_init!r}: must be a positive number. Fix: e.g. 0.5.")
-    encoding = Encoding.of(config, space)
-    strategy = make_strategy(strategy, population, encoding.size, float(std_init), strategy_options)
-    if not isinstance(fitness, str):
-        return encoding, strategy, fitness, getattr(fitness, "__qualname__", "")
-    if fitness not in SCORES:
-        raise ConfigError(
-            f"fitness={fitness!r}: unknown. Fix: one of {', '.join(SCORES)}, or a "
-            "function of one run's metrics."
+# eq=False: hashed by identity, so that its bound methods can be the engine's jitted functions.
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Search:
+    """One search, as the engine's program runs it: each generation asks the strategy for
+    `population` points, trains every member's `num_seeds` runs from scratch (leaves [R, ...],
+    R = population x num_seeds, member-major) and tells it their fitness."""
+
+    batch: RunBatch
+    encoding: Encoding
+    algorithm: Any
+    params: Any
+    fitness: ScoreFn
+    population: int
+    num_seeds: int
+    generations: int
+    units: tuple[int, ...]  # generations per segment
+
+    @property
+    def runs(self) -> int:
+        return self.population * self.num_seeds
+
+    @functools.cached_property
+    def keys(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The keys of the search (ask and tell), the generations' seeds and the start."""
+        return tuple(jax.random.split(self.batch.root, 3))
+
+    def generation(self, state: Any, inputs: dict[str, Any], index: jax.Array, split: tuple):
+        """Ask, train every run of generation `index` from scratch (in `split` = (parts, devices)
+        groups), tell; outputs per run."""
+        ask_key, tell_key = jax.random.split(jax.random.fold_in(self.keys[0], index))
+        z, state_asked = self.algorithm.ask(ask_key, state, self.params)
+        values = jax.tree.map(lambda v: v[inputs["member"]], self.encoding.decode(z))
+        base = _broadcast(self.batch.config.hparams, self.runs)
+        hparams = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), base).replace(**values)
+        training, updates = self.batch.training, self.batch.config.num_updates
+        keys = training.fold_in(inputs["key"], index)
+        parts, devices = split
+        metrics = training.fresh_runs(
+            keys, hparams, index * parts * updates, updates, parts, devices
         )
-    return encoding, strategy, SCORES[fitness], fitness
+        run_fitness = jax.vmap(self.fitness)(metrics).astype(jnp.float32)  # [R]
+        member_fitness = run_fitness.reshape(self.population, self.num_seeds).mean(axis=1)
+        state_told, _ = self.algorithm.tell(
+            tell_key, z, to_minimise(member_fitness), state_asked, self.params
+        )
+        outputs = {
+            "fitness": run_fitness,
+            "diverged": jnp.any(metrics["nonfinite"] > 0, axis=1),
+            "hparams": values,
+            "mean": _broadcast(self.encoding.decode(state.mean), self.runs),
+        }
+        return state_told, outputs
+
+    def segment(self, carry, inputs, index, split=(1, 1)) -> tuple[Any, runner.Outputs]:
+        """`units[0]` generations as one scan (a shorter last segment skips the ones past the
+        end); every run holds the same copy of the strategy's state."""
+        state = jax.tree.map(lambda x: x[0], carry["es"])
+        first = index * self.units[0]
+
+        def body(state, i):
+            if len(set(self.units)) == 1:
+                return self.generation(state, inputs, first + i, split)
+            skipped = jax.eval_shape(lambda s: self.generation(s, inputs, first, split), state)[1]
+            return jax.lax.cond(
+                first + i < self.generations,
+                lambda: self.generation(state, inputs, first + i, split),
+                lambda: (state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), skipped)),
+            )
+
+        state, outputs = jax.lax.scan(body, state, jnp.arange(self.units[0]))
+        per_unit = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outputs)  # [R, n, ...]
+        return {"es": _broadcast(state, self.runs)}, runner.Outputs(per_unit, per_segment={})
+
+    def in_parts(self, parts: int, devices: int) -> Callable:
+        """The segment, training each generation's runs in `parts` groups per device."""
+        return functools.partial(self.segment, split=(parts, devices))
+
+    def init(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        start = jnp.asarray(self.encoding.start)
+        state = self.algorithm.init(self.keys[2], start, self.params)
+        return {"es": _broadcast(state, inputs["member"].shape[0])}
+
+    def finish(self, carry: dict[str, Any]) -> dict[str, Any]:
+        state = jax.tree.map(lambda x: x[0], carry["es"])
+        return {"mean": _broadcast(self.encoding.decode(state.mean), self.runs)}
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """Every member's runs share the generation's seeds (common random numbers)."""
+        seeds = jax.random.split(self.keys[1], self.num_seeds)
+        return {
+            "key": np.tile(np.asarray(jax.random.key_data(seeds)), (self.population, 1)),
+            "member": np.repeat(np.arange(self.population, dtype=np.int32), self.num_seeds),
+        }
 
 
 def es(
@@ -139,137 +198,64 @@ def es(
     """Search the `space` (field -> `Range`) with an evosax strategy; one compile.
 
     Every generation trains population x num_seeds runs of `config` for its full budget.
-    `fitness` names a score of `purejaxppo.search.scores` ("final_return", "area_under_curve") or is
-    a function of one run's metrics (leaves [T]) returning a scalar, higher better. The search
-    starts at the config's values (a value outside its range starts at the range's middle) with
-    std `std_init` in z units (a sigmoid's input). Generations run `segment_generations` at a
-    time in one compiled scan (default: all of them, or one per segment with `checkpoint_dir`,
+    `fitness` names a score of `purejaxppo.search.scores` ("final_return", "area_under_curve")
+    or is a function of one run's metrics (leaves [T]) returning a scalar, higher better. The
+    search starts at the config's values (a value outside its range starts at the range's middle)
+    with std `std_init` in z units (a sigmoid's input). Generations run `segment_generations` at
+    a time in one compiled scan (default: all of them, or one per segment with `checkpoint_dir`,
     where a checkpoint is saved every `checkpoint_every` segments and a second call with the same
     arguments resumes). When population x num_seeds runs do not fit in memory together (or
     exceed `max_runs_per_chunk`), each generation trains them in groups one after another.
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-2)})
-    encoding, (algorithm, params), fitness, fitness_name = prepare(
+    encoding, (algorithm, params), fitness, fitness_name = check_es_arguments(
         config, space, population, generations, num_seeds, strategy, std_init, strategy_options,
         fitness, segment_generations, checkpoint_every, max_runs_per_chunk, progress_every,
     )  # fmt: skip
     if segment_generations is None:
         segment_generations = 1 if checkpoint_dir is not None else generations
-    segment_generations = min(segment_generations, generations)
-    units = segment_lengths(generations, segment_generations)
-    impl = jax.random.key_impl(root := as_key(key))
-    search_key, seed_key, init_key = jax.random.split(root, 3)
+    units = segment_lengths(generations, min(segment_generations, generations))
     runs = population * num_seeds
-    updates = config.num_updates
-    tracker = tracker_for(progress, runs, generations * config.env_steps, config.batch_size,
-                          f"{config.env_id} ES", updates_per_unit=updates)  # fmt: skip
-    training = BatchedTraining(make_train_functions(config), tracker, progress_every, impl)
-    base = config.hparams
-    start_mean = jnp.asarray(encoding.start)
-
-    def generation(state: Any, inputs: dict[str, jax.Array], index: jax.Array, split: tuple):
-        ask_key, tell_key = jax.random.split(jax.random.fold_in(search_key, index))
-        z, state_asked = algorithm.ask(ask_key, state, params)
-        member = inputs["member"]
-        values = jax.tree.map(lambda v: v[member], encoding.decode(z))  # field -> [R, ...]
-        hparams = jax.tree.map(
-            lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (runs, *jnp.shape(v))), base
-        ).replace(**values)
-        keys = training.fold_in(inputs["key"], index)
-        parts, devices = split
-        first = index * parts * updates
-        metrics = training.fresh_runs(keys, hparams, first, updates, parts, devices)
-        run_fitness = jax.vmap(fitness)(metrics).astype(jnp.float32)  # [R]
-        member_fitness = run_fitness.reshape(population, num_seeds).mean(axis=1)
-        state_told, _ = algorithm.tell(
-            tell_key, z, to_minimise(member_fitness), state_asked, params
-        )
-        outputs = {
-            "fitness": run_fitness,
-            "diverged": jnp.any(metrics["nonfinite"] > 0, axis=1),
-            "hparams": values,
-            "mean": _broadcast(encoding.decode(state.mean), runs),
-        }  # fmt: skip
-        return state_told, outputs
-
-    def segment_in(parts: int, devices: int):
-        """The segment function, training each generation's runs in `parts` groups."""
-        split = (parts, devices)
-
-        def segment(carry, inputs, index):
-            state = jax.tree.map(lambda x: x[0], carry["es"])  # every run holds the same copy
-            first = index * segment_generations
-
-            def body(state, i):
-                if len(set(units)) == 1:
-                    return generation(state, inputs, first + i, split)
-                shapes = jax.eval_shape(lambda s: generation(s, inputs, first, split), state)
-                skipped = shapes[1]
-                return jax.lax.cond(
-                    first + i < generations,
-                    lambda: generation(state, inputs, first + i, split),
-                    lambda: (state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), skipped)),
-                )
-
-            state, outputs = jax.lax.scan(body, state, jnp.arange(segment_generations))
-            per_unit = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outputs)  # [R, n, ...]
-            outputs = runner.Outputs(per_unit=per_unit, per_segment={})
-            return {"es": _broadcast(state, runs)}, outputs
-
-        return segment
-
-    def init(inputs):
-        state = algorithm.init(init_key, start_mean, params)
-        return {"es": _broadcast(state, inputs["member"].shape[0])}
-
-    def finish(carry):
-        state = jax.tree.map(lambda x: x[0], carry["es"])
-        return {"mean": _broadcast(encoding.decode(state.mean), runs)}
-
-    seed_keys = np.asarray(jax.random.key_data(jax.random.split(seed_key, num_seeds)))
-    inputs = {
-        "key": np.tile(seed_keys, (population, 1)),
-        "member": np.repeat(np.arange(population, dtype=np.int32), num_seeds),
+    batch = build(config, key, runs, progress, progress_every, "ES", generations=generations)
+    search = _Search(batch, encoding, algorithm, params, fitness, population, num_seeds,
+                     generations, units)  # fmt: skip
+    fingerprint = {
+        "space": {k: repr(v) for k, v in space.items()},
+        "population": population,
+        "num_seeds": num_seeds,
+        "strategy": [ALIASES.get(strategy, strategy), std_init, repr(strategy_options)],
+        "fitness": fitness_name,
+        "key": prng.fingerprint(batch.root),
     }
-    program = runner.Program(
-        name="es",
-        init=init,
-        segment=segment_in(1, 1),
-        finish=finish,
-        segment_units=units,
-        independent=False,
-        in_parts=segment_in,
-        fingerprint={
-            "config": config.to_dict(),
-            "space": {k: repr(v) for k, v in space.items()},
-            "population": population,
-            "num_seeds": num_seeds,
-            "strategy": [ALIASES.get(strategy, strategy), std_init, repr(strategy_options)],
-            "fitness": fitness_name,
-            "key": prng.fingerprint(root),
-        },
-        progress=tracker or Progress(),
+    program = batch.program("es", units, search.init, search.segment, search.finish,
+                            fingerprint, in_parts=search.in_parts)  # fmt: skip
+    out = runner.run(
+        program, search.inputs(), devices, max_runs_per_chunk, checkpoint_dir, checkpoint_every
     )
-    out = runner.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, checkpoint_every)
+    return _result(search, ALIASES.get(strategy, strategy), fitness_name, out)
+
+
+def _result(search: _Search, strategy: str, fitness_name: str, out: EngineResult) -> ESResult:
     per_unit = out.per_unit  # leaves [R, G, ...]
+    shape = (search.population, search.num_seeds, search.generations)
 
     def by_member(x: np.ndarray) -> np.ndarray:  # [R, G, ...] -> [G, P, S, ...]
-        return np.moveaxis(x.reshape(population, num_seeds, generations, *x.shape[2:]), 2, 0)
+        return np.moveaxis(x.reshape(*shape, *x.shape[2:]), 2, 0)
 
     run_fitness = by_member(per_unit["fitness"])
     with np.errstate(invalid="ignore"):
         member_fitness = run_fitness.mean(axis=2)
+    names = search.encoding.names
     return ESResult(
-        config=config,
-        strategy=ALIASES.get(strategy, strategy),
+        config=search.batch.config,
+        strategy=strategy,
         fitness_name=fitness_name,
-        num_seeds=num_seeds,
+        num_seeds=search.num_seeds,
         fitness=member_fitness,
         run_fitness=run_fitness,
         diverged=by_member(per_unit["diverged"]),
         hparams={
-            k: jax.tree.map(lambda x: by_member(x)[:, :, 0], per_unit["hparams"][k])
-            for k in encoding.names
+            k: jax.tree.map(lambda x: by_member(x)[:, :, 0], per_unit["hparams"][k]) for k in names
         },
         mean={
             k: jax.tree.map(
@@ -277,7 +263,7 @@ def es(
                 per_unit["mean"][k],
                 out.results["mean"][k],
             )
-            for k in encoding.names
+            for k in names
         },
         compile_seconds=out.compile_seconds,
         run_seconds=out.run_seconds,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.base import prng
-from purejaxppo.base.errors import ConfigError, as_key, check_positive_int, config_error
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.hparams import HyperParams, check_values
-from purejaxppo.core.trainer import METRIC_NAMES, TrainState, make_train_functions
+from purejaxppo.core.hparams import HyperParams
+from purejaxppo.core.trainer import METRIC_NAMES, TrainState
 from purejaxppo.engine import runner
 from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
-from purejaxppo.engine.progress import Progress, TrainingProgress, tracker_for
+from purejaxppo.engine.program import EngineResult
+from purejaxppo.engine.progress import TrainingProgress
+from purejaxppo.search.batch import RunBatch, build
+from purejaxppo.search.checks import check_pbt_arguments
 from purejaxppo.search.scores import windowed_return
 from purejaxppo.search.space import (
     Range,
     Space,
-    check_space,
     explore,
     sample_settings,
     stack_settings,
@@ -122,49 +123,71 @@ def exploit_and_explore(
     return states, hparams.replace(**changes), parents
 
 
-def check_arguments(
-    config: PPOConfig,
-    space: Space,
-    population: int = 8,
-    interval: int = 10,
-    hparams: HyperParams | None = None,
-    fraction: float = 0.25,
-    perturb_factors: tuple[float, ...] = (0.8, 1.2),
-    resample_probability: float = 0.25,
-    checkpoint_every: int = 1,
-) -> None:
-    """Raise ConfigError unless `pbt` can run with these arguments (its own defaults alike);
-    the command line calls it before it creates anything."""
-    check_space(config, space)
-    check_positive_int("checkpoint_every", checkpoint_every, 1)
-    check_positive_int("interval", interval, 10)
-    if not isinstance(population, int) or isinstance(population, bool) or population < 2:
-        raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 8.")
-    if not 0.0 < fraction <= 0.5:
-        raise ConfigError(f"fraction={fraction!r}: must be in (0, 0.5]. Fix: e.g. 0.25.")
-    if interval > config.num_updates:
-        raise ConfigError(
-            f"interval={interval}: longer than the run ({config.num_updates} updates). "
-            "Fix: a smaller interval or a larger total_timesteps."
-        )
-    if not 0.0 <= resample_probability <= 1.0:
-        raise config_error("resample_probability", resample_probability, "not in [0, 1]", "use .25")
-    if not perturb_factors or not all(0 < f < np.inf for f in perturb_factors):
-        raise config_error("perturb_factors", perturb_factors, "not all > 0", "use (0.8, 1.2)")
-    moved = math.ceil(fraction * population)
-    if 2 * moved > population:
-        raise ConfigError(
-            f"fraction={fraction!r} with population={population}: the bottom and the top "
-            f"ceil(fraction * population) = {moved} members would overlap. Fix: fraction <= "
-            f"{population // 2 / population:g}, or a larger population."
-        )
-    if hparams is not None:
-        check_values(hparams)
-    if hparams is not None and np.shape(hparams.learning_rate) != (population,):
-        raise ConfigError(
-            f"hparams: leaves must have shape ({population},), one value per member. "
-            "Fix: build them with HyperParams.stack."
-        )
+def _init(inputs: dict[str, Any], batch: RunBatch) -> dict[str, Any]:
+    return {"states": batch.init(inputs), "hparams": inputs["hparams"]}
+
+
+def _generation(
+    carry: dict[str, Any],
+    inputs: dict[str, Any],
+    index: jax.Array,
+    training: BatchedTraining,
+    explore: Callable[..., tuple[TrainState, HyperParams, jax.Array]],
+    key: jax.Array,
+    units: tuple[int, ...],
+    searched: tuple[str, ...],
+) -> tuple[dict[str, Any], runner.Outputs]:
+    """Generation `index`: `units[index]` updates of every member, then, except after the last
+    generation, exploit and explore. Outputs each update's metrics, and the generation's fitness,
+    parents and the hyperparameters the members trained with."""
+    interval = units[0]  # every generation but a shorter last one
+    count = jnp.asarray(units, jnp.int32)[index] if len(set(units)) > 1 else None
+    states, metrics = training.updates(
+        carry["states"], carry["hparams"], index * interval, interval, count
+    )
+    fitness = generation_fitness(metrics)
+    population = fitness.shape[0]
+
+    def exploit():
+        return explore(jax.random.fold_in(key, index), states, carry["hparams"], fitness)
+
+    def keep():
+        return states, carry["hparams"], jnp.arange(population)
+
+    new_states, new_hparams, parents = jax.lax.cond(index < len(units) - 1, exploit, keep)
+    history = {name: getattr(carry["hparams"], name) for name in searched}
+    outputs = runner.Outputs(
+        per_unit=metrics,
+        per_segment={"fitness": fitness, "parents": parents, "hparams": history},
+    )
+    return {"states": new_states, "hparams": new_hparams}, outputs
+
+
+def _finish(carry: dict[str, Any]) -> dict[str, Any]:
+    states, hparams = carry["states"], carry["hparams"]
+    return {"params": states.params, "obs_stats": states.env_loop.obs_stats, "hparams": hparams}
+
+
+def _result(config: PPOConfig, interval: int, space: Space, out: EngineResult) -> PBTResult:
+    final = out.results["hparams"]
+    history = out.per_segment["hparams"]  # [P, G]
+    return PBTResult(
+        config=config,
+        interval=interval,
+        hparams={
+            name: np.concatenate([np.swapaxes(history[name], 0, 1), getattr(final, name)[None]])
+            for name in space
+        },
+        parents=out.per_segment["parents"].T,
+        fitness=out.per_segment["fitness"].T,
+        metrics={name: out.per_unit[name] for name in METRIC_NAMES},
+        params=out.results["params"],
+        obs_stats=out.results["obs_stats"],
+        final_hparams=final,
+        compile_seconds=out.compile_seconds,
+        run_seconds=out.run_seconds,
+        devices=out.devices,
+    )
 
 
 def pbt(
@@ -193,30 +216,16 @@ def pbt(
     bit-identically.
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-3)})
-    check_arguments(
-        config,
-        space,
-        population,
-        interval,
-        hparams,
-        fraction,
-        perturb_factors,
-        resample_probability,
-        checkpoint_every,
-    )
-    root = as_key(key)
-    sample_key, init_key, run_key = jax.random.split(root, 3)
+    check_pbt_arguments(config, space, population, interval, hparams, fraction, perturb_factors,
+                        resample_probability, checkpoint_every)  # fmt: skip
+    batch = build(config, key, population, progress, progress_every, "PBT")
+    sample_key, init_key, run_key = jax.random.split(batch.root, 3)
     if hparams is None:
         hparams = stack_settings(
             config, sample_settings(config, space, "random", population, sample_key)
         )
     hparams = jax.tree.map(lambda x: np.asarray(x, np.float32), hparams)
     units = segment_lengths(config.num_updates, interval)
-    tracker = tracker_for(
-        progress, population, config.env_steps, config.batch_size, f"{config.env_id} PBT"
-    )
-    functions = make_train_functions(config)
-    training = BatchedTraining(functions, tracker, progress_every, jax.random.key_impl(root))
     explore_step = functools.partial(
         exploit_and_explore,
         space=space,
@@ -224,75 +233,27 @@ def pbt(
         perturb_factors=perturb_factors,
         resample_probability=resample_probability,
     )
-    counts = np.asarray(units, np.int32)
-    last = len(units) - 1
-
-    def segment(carry, inputs, index):
-        count = jnp.asarray(counts)[index] if len(set(units)) > 1 else None
-        first = index * interval
-        states, metrics = training.updates(
-            carry["states"], carry["hparams"], first, interval, count
-        )
-        fitness = generation_fitness(metrics)
-        step = jax.random.fold_in(run_key, index)
-
-        def exploit():
-            return explore_step(step, states, carry["hparams"], fitness)
-
-        def keep():
-            return states, carry["hparams"], jnp.arange(population)
-
-        new_states, new_hparams, parents = jax.lax.cond(index < last, exploit, keep)
-        history = {name: getattr(carry["hparams"], name) for name in space}
-        outputs = runner.Outputs(
-            per_unit=metrics,
-            per_segment={"fitness": fitness, "parents": parents, "hparams": history},
-        )
-        return {"states": new_states, "hparams": new_hparams}, outputs
-
+    segment = functools.partial(
+        _generation,
+        training=batch.training,
+        explore=explore_step,
+        key=run_key,
+        units=units,
+        searched=tuple(space),
+    )
     inputs = {
         "key": np.asarray(jax.random.key_data(jax.random.split(init_key, population))),
         "hparams": hparams,
     }
-    program = runner.Program(
-        name="pbt",
-        init=lambda inputs: {"states": training.init(inputs["key"]), "hparams": inputs["hparams"]},
-        segment=segment,
-        finish=lambda carry: {
-            "params": carry["states"].params,
-            "obs_stats": carry["states"].env_loop.obs_stats,
-            "hparams": carry["hparams"],
-        },
-        segment_units=units,
-        independent=False,
-        fingerprint={
-            "config": config.to_dict(),
-            "population": population,
-            "space": {k: repr(v) for k, v in space.items()},
-            "interval": interval,
-            "key": prng.fingerprint(root),
-            "hparams": jax.tree.map(lambda v: np.asarray(v).tolist(), dataclasses.asdict(hparams)),
-            "pbt": [fraction, list(perturb_factors), resample_probability],
-        },
-        progress=tracker or Progress(),
-    )
+    fingerprint = {
+        "population": population,
+        "space": {k: repr(v) for k, v in space.items()},
+        "interval": interval,
+        "key": prng.fingerprint(batch.root),
+        "hparams": jax.tree.map(lambda v: np.asarray(v).tolist(), dataclasses.asdict(hparams)),
+        "pbt": [fraction, list(perturb_factors), resample_probability],
+    }
+    init = functools.partial(_init, batch=batch)
+    program = batch.program("pbt", units, init, segment, _finish, fingerprint)
     out = runner.run(program, inputs, devices, None, checkpoint_dir, checkpoint_every)
-    final = out.results["hparams"]
-    history = out.per_segment["hparams"]  # [P, G]
-    return PBTResult(
-        config=config,
-        interval=interval,
-        hparams={
-            name: np.concatenate([np.swapaxes(history[name], 0, 1), getattr(final, name)[None]])
-            for name in space
-        },
-        parents=out.per_segment["parents"].T,
-        fitness=out.per_segment["fitness"].T,
-        metrics={name: out.per_unit[name] for name in METRIC_NAMES},
-        params=out.results["params"],
-        obs_stats=out.results["obs_stats"],
-        final_hparams=final,
-        compile_seconds=out.compile_seconds,
-        run_seconds=out.run_seconds,
-        devices=out.devices,
-    )
+    return _result(config, interval, space, out)

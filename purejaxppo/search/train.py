@@ -8,6 +8,7 @@ or cut into chunks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.base import prng
-from purejaxppo.base.errors import ConfigError, as_key, check_positive_int
+from purejaxppo.base.errors import ConfigError, check_positive_int
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams, check_values
-from purejaxppo.core.trainer import METRIC_NAMES, make_train_functions
+from purejaxppo.core.trainer import METRIC_NAMES, TrainState
 from purejaxppo.engine import runner
 from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
-from purejaxppo.engine.progress import Progress, TrainingProgress, tracker_for
+from purejaxppo.engine.progress import TrainingProgress
 from purejaxppo.search import scores
+from purejaxppo.search.batch import build
 from purejaxppo.search.stats import Interval, mean_interval
 
 DEFAULT_SEGMENT_UPDATES = 100
@@ -157,41 +159,23 @@ def segment_plan(
     return units, every // segment_updates
 
 
-def independent_program(
-    config: PPOConfig,
+def _segment(
+    states: TrainState,
+    inputs: dict[str, Any],
+    index: jax.Array,
+    training: BatchedTraining,
     units: tuple[int, ...],
-    fingerprint: dict[str, Any],
-    progress: TrainingProgress | None = None,
-    progress_every: int = DEFAULT_PROGRESS_EVERY,
-    env: Any = None,
-    env_params: Any = None,
-    key_impl: Any = None,
-) -> runner.Program:
-    """The engine program of independent runs: inputs {"key": key data of `key_impl`,
-    "hparams": HyperParams}, each segment `units[i]` updates, outputs the metrics of every
-    update."""
-    functions = make_train_functions(config, env, env_params)
-    training = BatchedTraining(functions, progress, progress_every, key_impl)
-    length, uneven = max(units), len(set(units)) > 1
-    counts = np.asarray(units, np.int32)
-    starts = np.concatenate([[0], np.cumsum(units)[:-1]]).astype(np.int32)
+) -> tuple[TrainState, runner.Outputs]:
+    """`units[index]` updates of every run (a traced count only when segments differ), with the
+    metrics of every update."""
+    count = jnp.asarray(units, jnp.int32)[index] if len(set(units)) > 1 else None
+    first = jnp.asarray(np.cumsum((0, *units[:-1])), jnp.int32)[index]
+    states, metrics = training.updates(states, inputs["hparams"], first, max(units), count)
+    return states, runner.Outputs(per_unit=metrics, per_segment={})
 
-    def segment(states, inputs, index):
-        count = jnp.asarray(counts)[index] if uneven else None
-        first = jnp.asarray(starts)[index]
-        states, metrics = training.updates(states, inputs["hparams"], first, length, count)
-        return states, runner.Outputs(per_unit=metrics, per_segment={})
 
-    return runner.Program(
-        name="train",
-        init=lambda inputs: training.init(inputs["key"]),
-        segment=segment,
-        finish=lambda states: {"params": states.params, "obs_stats": states.env_loop.obs_stats},
-        segment_units=units,
-        independent=True,
-        fingerprint=fingerprint,
-        progress=progress or Progress(),
-    )
+def _finish(states: TrainState) -> dict[str, Any]:
+    return {"params": states.params, "obs_stats": states.env_loop.obs_stats}
 
 
 def train(
@@ -229,31 +213,23 @@ def train(
     check_positive_int("progress_every", progress_every, 10)
     units, every = segment_plan(config, checkpoint_dir, segment_updates, checkpoint_every)
     settings = settings_of(config, hparams)
-    num_settings = settings.learning_rate.shape[0]
-    seed = np.tile(np.arange(num_seeds), num_settings)
-    setting = np.repeat(np.arange(num_settings), num_seeds)
-    root = as_key(key)
-    run_keys = jax.random.split(root, num_seeds)[seed]
+    num_runs = num_seeds * settings.learning_rate.shape[0]
+    batch = build(config, key, num_runs, progress, progress_every, "", env, env_params)
+    seed = np.tile(np.arange(num_seeds), num_runs // num_seeds)
+    setting = np.repeat(np.arange(num_runs // num_seeds), num_seeds)
+    run_keys = jax.random.split(batch.root, num_seeds)[seed]
     run_hparams = jax.tree.map(lambda leaf: leaf[setting], settings)
     inputs = {"key": np.asarray(jax.random.key_data(run_keys)), "hparams": run_hparams}
-    tracker = tracker_for(progress, len(seed), config.env_steps, config.batch_size, config.env_id)
     fingerprint = {
-        "config": config.to_dict(),
         "env": None if env is None else type(env).__name__,
         "run_keys": prng.fingerprint(run_keys),
         "run_hparams": jax.tree.map(
             lambda v: np.asarray(v).tolist(), dataclasses.asdict(run_hparams)
         ),
     }
-    program = independent_program(
-        config,
-        units,
-        fingerprint,
-        tracker,
-        progress_every,
-        env,
-        env_params,
-        jax.random.key_impl(root),
+    segment = functools.partial(_segment, training=batch.training, units=units)
+    program = batch.program(
+        "train", units, batch.init, segment, _finish, fingerprint, independent=True
     )
     out = runner.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, every)
     return RunResult(
