@@ -11,7 +11,7 @@ import pytest
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
 from purejaxppo.core.evaluation import evaluate
-from purejaxppo.core.loss import evaluate_batch, ppo_loss
+from purejaxppo.core.loss import ppo_loss
 from purejaxppo.core.networks import MIN_STD, ActorCritic, RecurrentActorCritic, patches_3x3
 from purejaxppo.core.trainer import make_train_functions
 
@@ -41,8 +41,8 @@ def test_first_minibatch_replays_the_rollout_exactly(env_id, network, state_depe
         state = fns.init(key)
         _, traj, _ = fns.rollout(state.params, state.env_loop, key, hparams.gamma)
         batch = fns.make_batch(state.params, traj, hparams)
-        policy, values = evaluate_batch(state.params, fns.network, batch)
-        _, loss_info = ppo_loss(state.params, fns.network, batch, hparams, True, True)
+        policy, values = fns.agent.evaluate(state.params, batch)
+        _, loss_info = ppo_loss(state.params, fns.agent, batch, hparams, True, True)
         _, _, infos = fns.update(state.params, state.opt_state, batch, hparams, key)
         return batch, policy.log_prob(batch.action), values, loss_info, infos
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from purejaxppo.base.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic
 from purejaxppo.core.normalization import RunningMeanStd
+from purejaxppo.core.rollout import env_action
 from purejaxppo.core.trainer import TrainFunctions, make_train_functions
 
 
@@ -25,31 +25,17 @@ class EvalResult:
     lengths: np.ndarray  # [..., num_episodes]
 
 
-def _initial_hidden(functions: TrainFunctions) -> jax.Array | None:
-    network = functions.network
-    return network.initial_hidden((1,)) if isinstance(network, RecurrentActorCritic) else None
-
-
 def _policy_action(
-    functions: TrainFunctions, params, obs_stats, obs, hidden, start, key, deterministic: bool
+    functions: TrainFunctions, params, obs_stats, obs, memory, key, deterministic: bool
 ):
-    """One env's action for `obs`, and the new GRU state ([1, H]; None for other networks)."""
-    spec, config, network = functions.spec, functions.config, functions.network
+    """One env's action for `obs` by the rollout's policy step (`agent.act` on a batch of one),
+    and the network's memory after it ([1, ...]; None for a feed-forward network)."""
     obs = obs.astype(jnp.float32)
-    if config.normalize_obs:
+    if functions.config.normalize_obs:
         obs = obs_stats.normalize(obs)
-    if hidden is not None:
-        hidden = network.apply(
-            params, hidden, obs[None], start[None], method=RecurrentActorCritic.step
-        )
-        policy, _ = network.apply(params, hidden, obs[None], method=RecurrentActorCritic.heads)
-    else:
-        policy = network.apply(params, obs[None], method=ActorCritic.actor)
+    policy, memory, _ = functions.agent.act(params, memory, obs[None])
     action = policy.mode() if deterministic else policy.sample(seed=key)
-    action = action[0]
-    if not spec.discrete:
-        action = jnp.clip(action, spec.action_low, spec.action_high).reshape(spec.action_shape)
-    return action, hidden
+    return env_action(functions.spec, action)[0], memory
 
 
 def make_episode(functions: TrainFunctions, deterministic: bool = True):
@@ -64,16 +50,17 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             return ~carry[4]
 
         def step(carry):
-            obs, state, total, length, _, key, hidden = carry
+            obs, state, total, length, _, key, memory = carry
             key, act_key, step_key = jax.random.split(key, 3)
-            action, hidden = _policy_action(
-                functions, params, obs_stats, obs, hidden, length == 0, act_key, deterministic
+            action, memory = _policy_action(
+                functions, params, obs_stats, obs, memory, act_key, deterministic
             )
             obs, state, reward, terminated, truncated, _ = env.step(
                 step_key, state, action, env_params
             )
             done = jnp.logical_or(terminated, truncated)
-            return obs, state, total + reward, length + 1, done, key, hidden
+            memory = functions.agent.after_step(memory, done[None])
+            return obs, state, total + reward, length + 1, done, key, memory
 
         init = (
             obs,
@@ -82,7 +69,7 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             jnp.zeros((), jnp.int32),
             jnp.array(False),
             loop_key,
-            _initial_hidden(functions),
+            functions.agent.initial_memory(1),
         )
         _, _, total, length, _, _, _ = jax.lax.while_loop(running, step, init)
         return total, length
@@ -142,13 +129,13 @@ def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=Non
         obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
     reset_key, key = jax.random.split(key)
     obs, state = env.reset(reset_key, env_params)
-    act = jax.jit(lambda o, h, s, k: _policy_action(functions, params, obs_stats, o, h, s, k, True))
+    act = jax.jit(lambda o, m, k: _policy_action(functions, params, obs_stats, o, m, k, True))
     step = jax.jit(env.step)
-    states, hidden, start = [state], _initial_hidden(functions), jnp.array(True)
+    states, memory = [state], functions.agent.initial_memory(1)
     while True:
         key, act_key, step_key = jax.random.split(key, 3)
-        action, hidden = act(obs, hidden, start, act_key)
-        start = jnp.array(False)
+        action, memory = act(obs, memory, act_key)
+        memory = functions.agent.after_step(memory, jnp.zeros((1,), bool))
         obs, next_state, _, terminated, truncated, _ = step(step_key, state, action, env_params)
         if bool(terminated) or bool(truncated):
             return states

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import distrax
 import jax
@@ -11,7 +11,6 @@ from flax import struct
 
 from purejaxppo.core.drift import drift_objective_terms
 from purejaxppo.core.hparams import HyperParams
-from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, unroll
 
 
 @struct.dataclass
@@ -30,14 +29,12 @@ class Batch:
     initial_hidden: jax.Array | None = None  # [B, H]: GRU state entering step 0
 
 
-def evaluate_batch(
-    params: Any, network: ActorCritic | RecurrentActorCritic, batch: Batch
-) -> tuple[distrax.Distribution, jax.Array]:
-    """The current policy and values on the batch's observations (replaying the GRU if any)."""
-    if isinstance(network, RecurrentActorCritic):
-        hidden = unroll(network, params, batch.initial_hidden, batch.obs, batch.start)
-        return network.apply(params, hidden, batch.obs, method=RecurrentActorCritic.heads)
-    return network.apply(params, batch.obs)
+class Evaluates(Protocol):
+    """What the loss needs of the network (`agent.FeedForward` and `agent.Recurrent` have it)."""
+
+    def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
+        """The current policy and values on the batch's observations."""
+        ...
 
 
 @struct.dataclass
@@ -91,14 +88,14 @@ def normalize_advantage(advantage: jax.Array) -> jax.Array:
 
 def ppo_loss(
     params: Any,
-    network: ActorCritic | RecurrentActorCritic,
+    agent: Evaluates,
     batch: Batch,
     hparams: HyperParams,
     norm_adv: bool,
     clip_vloss: bool,
 ) -> tuple[jax.Array, LossInfo]:
     """policy_loss + vf_coef * value_loss - ent_coef * entropy, and its diagnostics."""
-    policy, value = evaluate_batch(params, network, batch)
+    policy, value = agent.evaluate(params, batch)
     log_prob = policy.log_prob(batch.action)
     log_ratio = log_prob - batch.log_prob
     ratio = jnp.exp(log_ratio)

@@ -9,6 +9,8 @@ run inside the scan (the GRU state must advance step by step), and the values ar
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +19,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from purejaxppo.core.agent import Agent
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic
 from purejaxppo.core.normalization import RewardScaler, RunningMeanStd
-from purejaxppo.envs.registry import EnvSpec, make_batched_step
+from purejaxppo.envs.registry import BatchedStep, EnvSpec, make_batched_step
 
 
 @struct.dataclass
@@ -60,14 +62,6 @@ class EpisodeSummary:
 
 
 @struct.dataclass
-class RecurrentCarry:
-    """The GRU state of each env and whether its next step begins an episode."""
-
-    hidden: jax.Array  # [N, H]
-    start: jax.Array  # [N] bool
-
-
-@struct.dataclass
 class EnvLoopState:
     """Everything the rollout carries from one update to the next."""
 
@@ -77,7 +71,8 @@ class EnvLoopState:
     obs_stats: RunningMeanStd
     reward_scaler: RewardScaler
     episodes: EpisodeTracker
-    recurrent: RecurrentCarry | None = None  # recurrent networks only
+    # The network's memory between steps (`agent.RecurrentCarry`; None for a feed-forward one).
+    recurrent: Any = None
 
 
 def finite_rows(x: jax.Array) -> jax.Array:
@@ -96,34 +91,80 @@ RolloutFn = Callable[
 ]
 
 
-def make_env_loop(
-    config: PPOConfig,
-    env: Any,
-    env_params: Any,
-    network: ActorCritic | RecurrentActorCritic,
-    spec: EnvSpec,
-) -> tuple[Callable[[jax.Array], EnvLoopState], RolloutFn]:
-    """Returns `reset(key) -> EnvLoopState` and `rollout(params, state, key, gamma)`.
+@struct.dataclass
+class _Outcome:
+    """One env step of every env, with non-finite values replaced (see `sanitize`)."""
 
-    `rollout` returns the new state, a `Transition` with leaves [num_steps, num_envs, ...] and the
-    `EpisodeSummary` of the episodes that finished in it.
-    """
-    num_envs = config.num_envs
-    recurrent = isinstance(network, RecurrentActorCritic)
-    vmapped_reset = jax.vmap(env.reset, in_axes=(0, None))
-    batched_step = make_batched_step(env, env_params, config.num_steps, num_envs)
-    if not spec.discrete:
-        low = jnp.asarray(spec.action_low)
-        high = jnp.asarray(spec.action_high)
+    env_state: Any
+    raw_next_obs: jax.Array  # [N, *obs_shape] float32: the next observation (post-reset)
+    final_obs: jax.Array  # [N, *obs_shape] float32: the pre-reset one where done
+    reward: jax.Array  # [N] float32, raw
+    terminated: jax.Array  # [N] bool
+    done: jax.Array  # [N] bool
+    next_ok: jax.Array  # [N] bool: raw_next_obs was finite
+    final_ok: jax.Array  # [N] bool: final_obs was finite (or not needed)
+    step_ok: jax.Array  # [N] bool: the whole step was finite
 
-    def normalized(obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
-        return stats.normalize(obs) if config.normalize_obs else obs
 
-    def reset(key: jax.Array) -> EnvLoopState:
-        raw_obs, env_state = vmapped_reset(jax.random.split(key, num_envs), env_params)
+def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
+    """The policy's actions [N] or [N, A] as the env takes them: a Gaussian sample is clipped to
+    the action space and shaped as the env's actions [N, *action_shape]."""
+    if spec.discrete:
+        return action
+    low, high = jnp.asarray(spec.action_low), jnp.asarray(spec.action_high)
+    return jnp.clip(action, low, high).reshape((-1, *spec.action_shape))
+
+
+def _empty_summary() -> EpisodeSummary:
+    return EpisodeSummary(
+        return_sum=jnp.zeros((), jnp.float32),
+        length_sum=jnp.zeros((), jnp.int32),
+        count=jnp.zeros((), jnp.int32),
+        nonfinite=jnp.zeros((), jnp.int32),
+    )
+
+
+def _count_episodes(
+    episodes: EpisodeTracker, summary: EpisodeSummary, outcome: _Outcome
+) -> tuple[EpisodeSummary, EpisodeTracker]:
+    """Add the episodes that ended at this step to `summary`, and advance the others."""
+    done = outcome.done
+    ep_returns = episodes.returns + outcome.reward
+    ep_lengths = episodes.lengths + 1
+    summary = EpisodeSummary(
+        return_sum=summary.return_sum + jnp.sum(jnp.where(done, ep_returns, 0.0)),
+        length_sum=summary.length_sum + jnp.sum(jnp.where(done, ep_lengths, 0), dtype=jnp.int32),
+        count=summary.count + jnp.sum(done, dtype=jnp.int32),
+        nonfinite=summary.nonfinite + jnp.sum(~outcome.step_ok, dtype=jnp.int32),
+    )
+    episodes = EpisodeTracker(
+        returns=jnp.where(done, 0.0, ep_returns), lengths=jnp.where(done, 0, ep_lengths)
+    )
+    return summary, episodes
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvLoop:
+    """num_envs copies of an env stepped by the agent's policy (see `make_env_loop`)."""
+
+    config: PPOConfig
+    env: Any
+    env_params: Any
+    agent: Agent
+    spec: EnvSpec
+    batched_step: BatchedStep
+
+    def normalized(self, obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
+        return stats.normalize(obs) if self.config.normalize_obs else obs
+
+    def reset(self, key: jax.Array) -> EnvLoopState:
+        num_envs = self.config.num_envs
+        raw_obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
+            jax.random.split(key, num_envs), self.env_params
+        )
         raw_obs = raw_obs.astype(jnp.float32)
-        obs_stats = RunningMeanStd.create(spec.obs_shape)
-        if config.normalize_obs:
+        obs_stats = RunningMeanStd.create(self.spec.obs_shape)
+        if self.config.normalize_obs:
             obs_stats = obs_stats.update(raw_obs)
         return EnvLoopState(
             env_state=env_state,
@@ -134,110 +175,91 @@ def make_env_loop(
                 returns=jnp.zeros((num_envs,), jnp.float32),
                 lengths=jnp.zeros((num_envs,), jnp.int32),
             ),
-            recurrent=RecurrentCarry(
-                hidden=network.initial_hidden((num_envs,)),
-                start=jnp.ones((num_envs,), bool),
-            )
-            if recurrent
-            else None,
+            recurrent=self.agent.initial_memory(num_envs),
         )
 
-    def to_env_action(action: jax.Array) -> jax.Array:
-        if spec.discrete:
-            return action
-        return jnp.clip(action, low, high).reshape((num_envs, *spec.action_shape))
-
-    def rollout(params: Any, state: EnvLoopState, key: jax.Array, gamma: jax.Array):
-        def step(carry: tuple[EnvLoopState, EpisodeSummary], inputs: tuple[jax.Array, jax.Array]):
-            state, summary = carry
-            noise, env_keys = inputs
-            obs = normalized(state.obs, state.obs_stats)
-            if recurrent:
-                hidden = network.apply(
-                    params,
-                    state.recurrent.hidden,
-                    obs,
-                    state.recurrent.start,
-                    method=RecurrentActorCritic.step,
-                )
-                policy, value = network.apply(
-                    params, hidden, obs, method=RecurrentActorCritic.heads
-                )
-            else:
-                policy = network.apply(params, obs, method=ActorCritic.actor)
-            action = network.sample_with_noise(policy, noise)
-            log_prob = policy.log_prob(action)
-            raw_next_obs, env_state, reward, terminated, truncated, info = batched_step.step(
-                env_keys, state.env_state, to_env_action(action)
-            )
-            done = jnp.logical_or(terminated, truncated)
-            reward = reward.astype(jnp.float32)
-            raw_next_obs = raw_next_obs.astype(jnp.float32)
-            final_obs = info["final_observation"].astype(jnp.float32)
-            next_ok, final_ok = finite_rows(raw_next_obs), finite_rows(final_obs) | ~done
-            step_ok = next_ok & final_ok & jnp.isfinite(reward)
-            reward, raw_next_obs, final_obs = map(sanitize, (reward, raw_next_obs, final_obs))
-            obs_stats = state.obs_stats
-            if config.normalize_obs:
-                # The statistics see every finite observation: the first of each new episode,
-                # and the last of each ended one.
-                seen = jnp.concatenate([raw_next_obs, final_obs])
-                obs_stats = obs_stats.update(seen, jnp.concatenate([next_ok, done & final_ok]))
-            done_b = done.reshape((num_envs,) + (1,) * len(spec.obs_shape))
-            true_next_obs = normalized(jnp.where(done_b, final_obs, raw_next_obs), obs_stats)
-
-            ep_returns = state.episodes.returns + reward
-            ep_lengths = state.episodes.lengths + 1
-            summary = EpisodeSummary(
-                return_sum=summary.return_sum + jnp.sum(jnp.where(done, ep_returns, 0.0)),
-                length_sum=summary.length_sum
-                + jnp.sum(jnp.where(done, ep_lengths, 0), dtype=jnp.int32),
-                count=summary.count + jnp.sum(done, dtype=jnp.int32),
-                nonfinite=summary.nonfinite + jnp.sum(~step_ok, dtype=jnp.int32),
-            )
-            episodes = EpisodeTracker(
-                returns=jnp.where(done, 0.0, ep_returns), lengths=jnp.where(done, 0, ep_lengths)
-            )
-            reward_scaler = state.reward_scaler
-            if config.normalize_reward:
-                reward_scaler, reward = reward_scaler.update(reward, done, gamma)
-
-            transition = Transition(
-                obs=obs,
-                action=action,
-                log_prob=log_prob,
-                reward=reward,
-                terminated=terminated,
-                done=done,
-                next_obs=true_next_obs,
-            )
-            carry = None
-            if recurrent:
-                transition = transition.replace(
-                    start=state.recurrent.start, hidden=hidden, value=value
-                )
-                carry = RecurrentCarry(hidden=hidden, start=done)
-            new_state = EnvLoopState(
-                env_state, raw_next_obs, obs_stats, reward_scaler, episodes, carry
-            )
-            return (new_state, summary), transition
-
-        empty = EpisodeSummary(
-            return_sum=jnp.zeros((), jnp.float32),
-            length_sum=jnp.zeros((), jnp.int32),
-            count=jnp.zeros((), jnp.int32),
-            nonfinite=jnp.zeros((), jnp.int32),
+    def env_step(self, keys: jax.Array, env_state: Any, action: jax.Array) -> _Outcome:
+        """Step every env with `action` (continuous: clipped to the action space)."""
+        raw_next_obs, env_state, reward, terminated, truncated, info = self.batched_step.step(
+            keys, env_state, env_action(self.spec, action)
         )
-        initial_hidden = state.recurrent.hidden if recurrent else None
-        # Every random input of the rollout is drawn before its loop, in two vectorised calls.
+        done = jnp.logical_or(terminated, truncated)
+        reward = reward.astype(jnp.float32)
+        raw_next_obs = raw_next_obs.astype(jnp.float32)
+        final_obs = info["final_observation"].astype(jnp.float32)
+        next_ok, final_ok = finite_rows(raw_next_obs), finite_rows(final_obs) | ~done
+        step_ok = next_ok & final_ok & jnp.isfinite(reward)
+        reward, raw_next_obs, final_obs = map(sanitize, (reward, raw_next_obs, final_obs))
+        return _Outcome(
+            env_state, raw_next_obs, final_obs, reward, terminated, done, next_ok, final_ok, step_ok
+        )
+
+    def step(self, params: Any, gamma: jax.Array, carry, inputs):
+        """One step of the rollout's scan: act, step the envs, keep the transition."""
+        state, summary = carry
+        noise, env_keys = inputs
+        obs = self.normalized(state.obs, state.obs_stats)
+        policy, memory, kept = self.agent.act(params, state.recurrent, obs)
+        action = self.agent.network.sample_with_noise(policy, noise)
+        log_prob = policy.log_prob(action)
+        out = self.env_step(env_keys, state.env_state, action)
+        obs_stats = state.obs_stats
+        if self.config.normalize_obs:
+            # The statistics see every finite observation: the first of each new episode, and
+            # the last of each ended one.
+            seen = jnp.concatenate([out.raw_next_obs, out.final_obs])
+            obs_stats = obs_stats.update(
+                seen, jnp.concatenate([out.next_ok, out.done & out.final_ok])
+            )
+        done_b = out.done.reshape((-1,) + (1,) * len(self.spec.obs_shape))
+        true_next = self.normalized(jnp.where(done_b, out.final_obs, out.raw_next_obs), obs_stats)
+        summary, episodes = _count_episodes(state.episodes, summary, out)
+        reward_scaler, reward = state.reward_scaler, out.reward
+        if self.config.normalize_reward:
+            reward_scaler, reward = reward_scaler.update(reward, out.done, gamma)
+        transition = Transition(
+            obs=obs,
+            action=action,
+            log_prob=log_prob,
+            reward=reward,
+            terminated=out.terminated,
+            done=out.done,
+            next_obs=true_next,
+        ).replace(**kept)
+        memory = self.agent.after_step(memory, out.done)
+        new_state = EnvLoopState(
+            out.env_state, out.raw_next_obs, obs_stats, reward_scaler, episodes, memory
+        )
+        return (new_state, summary), transition
+
+    def rollout(self, params: Any, state: EnvLoopState, key: jax.Array, gamma: jax.Array):
+        """num_steps steps as one `lax.scan`; every random input is drawn before the loop, in
+        two vectorised calls."""
+        config = self.config
+        started = self.agent.rollout_start(state.recurrent)
         noise_key, env_key = jax.random.split(key)
-        noise = network.sampling_noise(noise_key, (config.num_steps, num_envs))
+        noise = self.agent.network.sampling_noise(noise_key, (config.num_steps, config.num_envs))
         (state, summary), transitions = jax.lax.scan(
-            step, (state, empty), (noise, batched_step.keys(env_key))
+            functools.partial(self.step, params, gamma),
+            (state, _empty_summary()),
+            (noise, self.batched_step.keys(env_key)),
         )
-        transitions = transitions.replace(initial_hidden=initial_hidden)
-        chex.assert_shape(transitions.reward, (config.num_steps, num_envs))
-        chex.assert_shape(transitions.obs, (config.num_steps, num_envs, *spec.obs_shape))
+        transitions = transitions.replace(**started)
+        chex.assert_shape(transitions.reward, (config.num_steps, config.num_envs))
+        chex.assert_shape(
+            transitions.obs, (config.num_steps, config.num_envs, *self.spec.obs_shape)
+        )
         return state, transitions, summary
 
-    return reset, rollout
+
+def make_env_loop(
+    config: PPOConfig, env: Any, env_params: Any, agent: Agent, spec: EnvSpec
+) -> tuple[Callable[[jax.Array], EnvLoopState], RolloutFn]:
+    """Returns `reset(key) -> EnvLoopState` and `rollout(params, state, key, gamma)`.
+
+    `rollout` returns the new state, a `Transition` with leaves [num_steps, num_envs, ...] and the
+    `EpisodeSummary` of the episodes that finished in it.
+    """
+    batched_step = make_batched_step(env, env_params, config.num_steps, config.num_envs)
+    loop = EnvLoop(config, env, env_params, agent, spec, batched_step)
+    return loop.reset, loop.rollout

@@ -18,6 +18,7 @@ from flax import struct
 
 from purejaxppo.base.errors import ConfigError, as_key
 from purejaxppo.base.prng import reproduces_default, to_threefry, to_unrolled
+from purejaxppo.core.agent import Agent, agent_for
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.fit import check_fits
 from purejaxppo.core.gae import compute_gae
@@ -25,7 +26,13 @@ from purejaxppo.core.hparams import HyperParams
 from purejaxppo.core.loss import Batch, LossInfo
 from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.core.normalization import RunningMeanStd
-from purejaxppo.core.rollout import EnvLoopState, RolloutFn, Transition, make_env_loop
+from purejaxppo.core.rollout import (
+    EnvLoopState,
+    EpisodeSummary,
+    RolloutFn,
+    Transition,
+    make_env_loop,
+)
 from purejaxppo.core.schedules import at_update
 from purejaxppo.core.tuning import Tuning
 from purejaxppo.core.update import UpdateFn, init_optimizer_state, make_update
@@ -77,7 +84,8 @@ class TrainFunctions:
     env: Any
     env_params: Any
     spec: EnvSpec
-    network: ActorCritic | RecurrentActorCritic
+    network: ActorCritic | RecurrentActorCritic  # the flax module
+    agent: Agent  # the interface the stages use (`agent`)
     init_params: Callable[[jax.Array], Any]
     init: Callable[[jax.Array], TrainState]
     rollout: RolloutFn
@@ -101,10 +109,41 @@ def diverged(info: LossInfo, params: Any) -> jax.Array:
     return (~finite).astype(jnp.int32)
 
 
-def make_train_functions(
-    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
-) -> TrainFunctions:
-    """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
+def update_metrics(
+    episodes: EpisodeSummary,
+    infos: LossInfo,
+    batch: Batch,
+    current: HyperParams,
+    params: Any,
+    update_index: jax.Array,
+) -> dict[str, jax.Array]:
+    """The metrics (METRIC_NAMES) of update `update_index`: the episodes that finished in its
+    rollout, the means of the loss diagnostics over epochs and minibatches, and divergence of
+    the new `params`. `batch` leaves [batch_size, ...] or [T, N, ...]."""
+    info = jax.tree.map(jnp.mean, infos)
+    finished = episodes.count
+    any_finished = finished > 0
+    return {
+        "episode_return": jnp.where(any_finished, episodes.return_sum / finished, jnp.nan),
+        "episodes_finished": finished,
+        "episode_length": jnp.where(any_finished, episodes.length_sum / finished, jnp.nan),
+        "policy_loss": info.policy_loss,
+        "value_loss": info.value_loss,
+        "entropy": info.entropy,
+        "approx_kl": info.approx_kl,
+        "clip_fraction": info.clip_fraction,
+        "grad_norm": info.grad_norm,
+        "explained_variance": explained_variance(batch.value, batch.target),
+        "learning_rate": jnp.asarray(current.learning_rate, jnp.float32),
+        "env_steps": (update_index + 1) * batch.advantage.size,
+        "nonfinite": diverged(info, params),
+        "nonfinite_env_steps": episodes.nonfinite,
+    }
+
+
+def environment(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any, EnvSpec]:
+    """`env` and `env_params` (the config's own env and its default parameters where None) and
+    their spec, checked against `config`."""
     if env is None:
         env, default_params = make_env(config.env_id)
     else:
@@ -117,13 +156,20 @@ def make_train_functions(
             f"PPOConfig.total_timesteps={config.total_timesteps!r}: step counters are int32, "
             "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
         )
+    return env, env_params, spec
 
+
+def make_train_functions(
+    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
+) -> TrainFunctions:
+    """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
+    env, env_params, spec = environment(config, env, env_params)
     tuning = tuning or Tuning.for_backend()
     network = make_network(config, spec)
-    recurrent = isinstance(network, RecurrentActorCritic)
-    env_reset, rollout = make_env_loop(config, env, env_params, network, spec)
-    update = make_update(config, network, tuning.flat_optimizer)
-    num_steps, num_envs, batch_size = config.num_steps, config.num_envs, config.batch_size
+    agent = agent_for(network)
+    env_reset, rollout = make_env_loop(config, env, env_params, agent, spec)
+    update = make_update(config, agent, tuning.flat_optimizer)
+    num_steps, num_envs = config.num_steps, config.num_envs
 
     # Orthogonal init runs a LAPACK QR. Batched by vmap, XLA:CPU's QR kernel waits on its own
     # thread pool, and two of them running at once (independent layers, or one per host device)
@@ -131,10 +177,7 @@ def make_train_functions(
     # nothing measurable since it runs once per run.
     @jax.custom_batching.sequential_vmap
     def init_params(key: jax.Array) -> Any:
-        obs = jnp.zeros((1, *spec.obs_shape), jnp.float32)
-        if recurrent:
-            return network.init(key, network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
-        return network.init(key, obs)
+        return agent.init(key, spec.obs_shape)
 
     def fast(tree: Any) -> Any:
         # UNROLLED keys give the same bits as threefry keys, faster on XLA:CPU; they live only
@@ -150,26 +193,9 @@ def make_train_functions(
         return to_threefry(state)
 
     def make_batch(params: Any, traj: Transition, hparams: HyperParams) -> Batch:
-        """Values of the collecting policy, GAE, and the rollout flattened to [batch_size, ...]
-        (recurrent networks: kept as [num_steps, num_envs, ...] sequences)."""
-        if recurrent:
-            # V(s'_t) continues the GRU state after step t on the true next observation: the
-            # next step's value when the episode goes on, V(final observation) when it ended.
-            next_hidden = network.apply(
-                params,
-                traj.hidden,
-                traj.next_obs,
-                jnp.zeros(traj.done.shape, bool),
-                method=RecurrentActorCritic.step,
-            )
-            _, next_values = network.apply(params, next_hidden, method=RecurrentActorCritic.heads)
-            values = traj.value
-        else:
-            # One critic pass over observations and true next observations together.
-            both_values = network.apply(
-                params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
-            )
-            values, next_values = both_values[0], both_values[1]
+        """Values of the collecting policy, GAE, and the batch the update trains on (flat rows,
+        or env sequences for a recurrent network: `agent.batch`)."""
+        values, next_values = agent.values(params, traj)
         advantages, targets = compute_gae(
             traj.reward,
             values,
@@ -181,29 +207,7 @@ def make_train_functions(
             tuning.gae_unroll,
         )
         chex.assert_shape([values, advantages, targets], (num_steps, num_envs))
-        if recurrent:
-            return Batch(
-                obs=traj.obs,
-                action=traj.action,
-                log_prob=traj.log_prob,
-                value=values,
-                advantage=advantages,
-                target=targets,
-                start=traj.start,
-                initial_hidden=traj.initial_hidden,
-            )
-
-        def flat(x: jax.Array) -> jax.Array:
-            return x.reshape((batch_size, *x.shape[2:]))
-
-        return Batch(
-            obs=flat(traj.obs),
-            action=flat(traj.action),
-            log_prob=flat(traj.log_prob),
-            value=flat(values),
-            advantage=flat(advantages),
-            target=flat(targets),
-        )
+        return agent.batch(traj, values, advantages, targets)
 
     def step(state: TrainState, hparams: HyperParams) -> tuple[TrainState, dict[str, jax.Array]]:
         state = fast(state)
@@ -213,31 +217,14 @@ def make_train_functions(
         current = at_update(hparams, state.update_index, config.num_updates, config.anneal_lr)
         params, opt_state, infos = update(state.params, state.opt_state, batch, current, update_key)
 
-        info = jax.tree.map(jnp.mean, infos)  # over epochs and minibatches
-        finished = episodes.count
-        any_finished = finished > 0
-        metrics = {
-            "episode_return": jnp.where(any_finished, episodes.return_sum / finished, jnp.nan),
-            "episodes_finished": finished,
-            "episode_length": jnp.where(any_finished, episodes.length_sum / finished, jnp.nan),
-            "policy_loss": info.policy_loss,
-            "value_loss": info.value_loss,
-            "entropy": info.entropy,
-            "approx_kl": info.approx_kl,
-            "clip_fraction": info.clip_fraction,
-            "grad_norm": info.grad_norm,
-            "explained_variance": explained_variance(batch.value, batch.target),
-            "learning_rate": jnp.asarray(current.learning_rate, jnp.float32),
-            "env_steps": (state.update_index + 1) * batch_size,
-            "nonfinite": diverged(info, params),
-            "nonfinite_env_steps": episodes.nonfinite,
-        }
+        metrics = update_metrics(episodes, infos, batch, current, params, state.update_index)
         new_state = TrainState(params, opt_state, env_loop, key, state.update_index + 1)
         return to_threefry(new_state), metrics
 
     return TrainFunctions(
-        config, env, env_params, spec, network, init_params, init, rollout, make_batch, update, step
-    )
+        config, env, env_params, spec, network, agent, init_params, init, rollout, make_batch,
+        update, step,
+    )  # fmt: skip
 
 
 def make_train(

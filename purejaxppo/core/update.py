@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from purejaxppo.core.agent import Agent
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams
 from purejaxppo.core.loss import Batch, LossInfo, ppo_loss
-from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic
 
 ADAM_EPS = 1e-5
 INFO_TREE = jax.tree.structure(LossInfo(*[0.0] * 6))  # a LossInfo with its grad_norm set
@@ -79,38 +79,27 @@ UpdateFn = Callable[
 ]
 
 
-def make_update(
-    config: PPOConfig, network: ActorCritic | RecurrentActorCritic, flat_optimizer: bool
-) -> UpdateFn:
+def make_update(config: PPOConfig, agent: Agent, flat_optimizer: bool) -> UpdateFn:
     """Returns `update(params, opt_state, batch, hparams, key)`; `hparams` are those of this
     update (schedules applied: `schedules.at_update`).
 
-    `batch` has leaves [batch_size, ...], or for a recurrent network [num_steps, num_envs, ...]
-    (minibatches are then whole env sequences: a permutation of the envs). Returns the new params
+    `batch` is what `agent.batch` made: leaves [batch_size, ...], or with `agent.sequences`
+    [num_steps, num_envs, ...] (minibatches are then whole env sequences: a permutation of the
+    envs). Returns the new params
     (same pytree as `params`) and optimizer state (made by `init_optimizer_state(params,
     flat_optimizer)`) and the `LossInfo` of every minibatch step, leaves
     [update_epochs, num_minibatches].
     """
     num_minibatches = config.num_minibatches
-    recurrent = isinstance(network, RecurrentActorCritic)
     num_steps = config.update_epochs * num_minibatches
 
     def minibatch_indices(key: jax.Array) -> jax.Array:
         """[epochs * minibatches, minibatch size]: each epoch a fresh permutation, in minibatch
-        slices (of the batch rows; of the envs for a recurrent network)."""
-        rows = config.num_envs if recurrent else config.batch_size
+        slices (of the batch rows; of the envs when the batch is sequences)."""
+        rows = config.num_envs if agent.sequences else config.batch_size
         epoch_keys = jax.random.split(key, config.update_epochs)
         permutations = jax.vmap(lambda k: permutation(k, rows))(epoch_keys)
         return permutations.reshape((num_steps, rows // num_minibatches))
-
-    def take(batch: Batch, index: jax.Array) -> Batch:
-        """The minibatch of rows `index` (feed-forward) or of env sequences `index` (recurrent:
-        axis 1 of the [T, N, ...] leaves, axis 0 of initial_hidden)."""
-        if not recurrent:
-            return jax.tree.map(lambda x: x[index], batch)
-        hidden = batch.initial_hidden[index]
-        sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
-        return sequences.replace(initial_hidden=hidden)
 
     def update(params, opt_state, batch: Batch, hparams: HyperParams, key):
         optimizer = make_optimizer(hparams.max_grad_norm, hparams.learning_rate)
@@ -118,7 +107,7 @@ def make_update(
 
         def loss(carried_params: Any, minibatch: Batch):
             return ppo_loss(
-                unravel(carried_params), network, minibatch, hparams, config.norm_adv,
+                unravel(carried_params), agent, minibatch, hparams, config.norm_adv,
                 config.clip_vloss,
             )  # fmt: skip
 
@@ -126,7 +115,7 @@ def make_update(
 
         def minibatch_step(carry, index: jax.Array):
             carried_params, opt_state = carry
-            grads, info = grad_fn(carried_params, take(batch, index))
+            grads, info = grad_fn(carried_params, agent.take(batch, index))
             info = info.replace(grad_norm=optax.tree.norm(grads))
             updates, opt_state = optimizer.update(grads, opt_state, carried_params)
             # One stacked output instead of one per diagnostic: one write per step.

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.base import prng
+from purejaxppo.core.agent import forget
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams
 from purejaxppo.core.trainer import METRIC_NAMES, TrainState
@@ -99,16 +100,13 @@ def exploit_and_explore(
         return jax.tree.map(lambda x: x[parents], tree)
 
     env_loop = states.env_loop
-    recurrent = env_loop.recurrent
-    if recurrent is not None:
-        recurrent = recurrent.replace(start=recurrent.start | replaced[:, None])
     states = states.replace(
         params=take(states.params),
         opt_state=take(states.opt_state),
         env_loop=env_loop.replace(
             obs_stats=take(env_loop.obs_stats),
             reward_scaler=env_loop.reward_scaler.replace(stats=take(env_loop.reward_scaler.stats)),
-            recurrent=recurrent,
+            recurrent=forget(env_loop.recurrent, replaced),
         ),
     )
     hparams = take(hparams)

@@ -1,0 +1,178 @@
+"""The network interface: what the rollout, GAE, the update, the loss, evaluation and PBT ask of an
+actor-critic, so that none of them knows whether it is feed-forward or recurrent.
+
+An `Agent` wraps a flax network. Its memory is what a policy carries from one env step to the next
+(None for a feed-forward network; the GRU state and the episode-start flags for a recurrent one).
+Feed-forward: only the actor runs inside the rollout; the critic runs afterwards on observations
+and true next observations at once (one large matmul instead of num_steps small ones), and the
+batch is flat. Recurrent: the GRU step and both heads run inside the rollout (the state advances
+step by step), the values are kept, and the batch stays [num_steps, num_envs] sequences whose
+minibatches are whole env sequences, replayed from the state that entered the rollout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import distrax
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from purejaxppo.core.loss import Batch
+from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, unroll
+
+
+@struct.dataclass
+class RecurrentCarry:
+    """The GRU state of each env and whether its next step begins an episode."""
+
+    hidden: jax.Array  # [N, H]
+    start: jax.Array  # [N] bool
+
+
+def forget(memory: Any, replaced: jax.Array) -> Any:
+    """The memory with envs of runs `replaced` [R] starting afresh at their next step (PBT: a
+    member that copied another's parameters must not keep a state those never produced)."""
+    if memory is None:
+        return None
+    return memory.replace(start=memory.start | replaced[:, None])
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedForward:
+    """An `ActorCritic` (MLP or CNN): no memory; the critic runs after the rollout."""
+
+    network: ActorCritic
+    sequences: ClassVar[bool] = False  # the batch is flat rows, minibatches of rows
+
+    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
+        return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
+
+    def initial_memory(self, num_envs: int) -> None:
+        return None
+
+    def act(
+        self, params: Any, memory: None, obs: jax.Array
+    ) -> tuple[distrax.Distribution, None, dict[str, jax.Array]]:
+        """The policy at obs [N, ...]; the memory after the step; what the batch keeps of it."""
+        return self.network.apply(params, obs, method=ActorCritic.actor), None, {}
+
+    def after_step(self, memory: None, done: jax.Array) -> None:
+        return None
+
+    def rollout_start(self, memory: None) -> dict[str, jax.Array]:
+        """What the batch keeps of the memory that entered the rollout."""
+        return {}
+
+    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
+        """V(s_t) and V(s'_t) [T, N] of the true next observations: one critic pass on both."""
+        both = self.network.apply(
+            params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
+        )
+        return both[0], both[1]
+
+    def batch(self, traj: Any, values, advantages, targets) -> Batch:
+        """The rollout as flat rows [T * N, ...]."""
+
+        def flat(x: jax.Array) -> jax.Array:
+            return x.reshape((-1, *x.shape[2:]))
+
+        return Batch(
+            obs=flat(traj.obs),
+            action=flat(traj.action),
+            log_prob=flat(traj.log_prob),
+            value=flat(values),
+            advantage=flat(advantages),
+            target=flat(targets),
+        )
+
+    def take(self, batch: Batch, index: jax.Array) -> Batch:
+        """The minibatch of rows `index`."""
+        return jax.tree.map(lambda x: x[index], batch)
+
+    def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
+        """The current policy and values on a minibatch."""
+        return self.network.apply(params, batch.obs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recurrent:
+    """A `RecurrentActorCritic`: the GRU state is the memory; minibatches are env sequences."""
+
+    network: RecurrentActorCritic
+    sequences: ClassVar[bool] = True
+
+    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
+        obs = jnp.zeros((1, *obs_shape), jnp.float32)
+        return self.network.init(key, self.network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
+
+    def initial_memory(self, num_envs: int) -> RecurrentCarry:
+        return RecurrentCarry(
+            hidden=self.network.initial_hidden((num_envs,)), start=jnp.ones((num_envs,), bool)
+        )
+
+    def act(
+        self, params: Any, memory: RecurrentCarry, obs: jax.Array
+    ) -> tuple[distrax.Distribution, RecurrentCarry, dict[str, jax.Array]]:
+        hidden = self.network.apply(
+            params, memory.hidden, obs, memory.start, method=RecurrentActorCritic.step
+        )
+        policy, value = self.network.apply(params, hidden, obs, method=RecurrentActorCritic.heads)
+        kept = {"start": memory.start, "hidden": hidden, "value": value}
+        return policy, memory.replace(hidden=hidden), kept
+
+    def after_step(self, memory: RecurrentCarry, done: jax.Array) -> RecurrentCarry:
+        return RecurrentCarry(hidden=memory.hidden, start=done)
+
+    def rollout_start(self, memory: RecurrentCarry) -> dict[str, jax.Array]:
+        return {"initial_hidden": memory.hidden}
+
+    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
+        """The values kept at collection, and V(s'_t): the GRU state after step t continued on
+        the true next observation (the next step's value when the episode goes on, V(final
+        observation) when it ended)."""
+        next_hidden = self.network.apply(
+            params,
+            traj.hidden,
+            traj.next_obs,
+            jnp.zeros(traj.done.shape, bool),
+            method=RecurrentActorCritic.step,
+        )
+        _, next_values = self.network.apply(params, next_hidden, method=RecurrentActorCritic.heads)
+        return traj.value, next_values
+
+    def batch(self, traj: Any, values, advantages, targets) -> Batch:
+        """The rollout kept as sequences [T, N, ...] with what replays the GRU over them."""
+        return Batch(
+            obs=traj.obs,
+            action=traj.action,
+            log_prob=traj.log_prob,
+            value=values,
+            advantage=advantages,
+            target=targets,
+            start=traj.start,
+            initial_hidden=traj.initial_hidden,
+        )
+
+    def take(self, batch: Batch, index: jax.Array) -> Batch:
+        """The env sequences `index`: axis 1 of the [T, N, ...] leaves, axis 0 of
+        initial_hidden."""
+        hidden = batch.initial_hidden[index]
+        sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
+        return sequences.replace(initial_hidden=hidden)
+
+    def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
+        hidden = unroll(self.network, params, batch.initial_hidden, batch.obs, batch.start)
+        return self.network.apply(params, hidden, batch.obs, method=RecurrentActorCritic.heads)
+
+
+Agent = FeedForward | Recurrent
+
+
+def agent_for(network: ActorCritic | RecurrentActorCritic) -> Agent:
+    """The interface to `network`."""
+    if isinstance(network, RecurrentActorCritic):
+        return Recurrent(network)
+    return FeedForward(network)
