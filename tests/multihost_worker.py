@@ -1,4 +1,4 @@
-"""One process of a 2-process `jax.distributed` run on localhost (see test_runs_at_scale.py).
+"""One process of a 2-process `jax.distributed` run on localhost (see tests/engine/test_scale.py).
 
 usage: python -m tests.multihost_worker PROCESS_ID NUM_PROCESSES PORT CONFIG_JSON NUM_SEEDS
 Prints, from process 0, the runs' final policy losses and returns as JSON.

@@ -1,10 +1,13 @@
-"""Every Python and shell snippet of README.md and docs/*.md runs (at small budgets).
+"""Every Python and shell snippet of README.md and docs/*.md runs (at small budgets), and prints
+what the page says it prints.
 
 Python blocks run each in a fresh process; the lines of a shell block run in order in one
 temporary directory (`purejaxppo` lines through the command line's `main`, `make ...` lines as
 `make -n`: their real runs are CI itself, or take minutes). Budgets are scaled down by the
 replacements below, each of which must still occur in the text, so that a snippet that changes
-cannot escape its test.
+cannot escape its test. A `print(...)` line whose comment (on it, or the line after it) reads
+`# prints: TEXT` must print TEXT exactly; `# prints like: TEXT` the same text with any numbers in
+place of TEXT's (for values that depend on the budget or the machine).
 """
 
 from __future__ import annotations
@@ -54,6 +57,21 @@ def environment() -> dict[str, str]:
     return {**os.environ, "XLA_FLAGS": "", "PYTHONPATH": str(ROOT)}
 
 
+# What a snippet needs beyond the core install, and the module whose import says it is there:
+# without the extra its snippet is skipped, as the suite's own tests are.
+EXTRAS = {
+    "xminigrid:": "xminigrid", "jumanji:": "jumanji", "craftax:": "craftax",
+    "brax:": "brax", "playground:": "mujoco_playground", "--tensorboard": "tensorboardX",
+    "--wandb": "wandb", "--gif": "pygame",
+}  # fmt: skip
+
+
+def skip_without_extras(code: str) -> None:
+    for marker, module in EXTRAS.items():
+        if marker in code:
+            pytest.importorskip(module)
+
+
 def test_every_replacement_still_occurs():
     text = "".join(page.read_text() for page in PAGES)
     assert all(old in text for old in SMALLER), [old for old in SMALLER if old not in text]
@@ -63,11 +81,60 @@ PYTHON = blocks("python")
 SHELL = blocks("sh")
 
 
+ANNOTATED = re.compile(r"^(\s*)(print\(.*?\))\s+# prints( like)?: (.*)$")
+PLAIN = re.compile(r"^(\s*)(print\(.*\))\s*$")
+CLAIM = re.compile(r"^\s*# prints( like)?: (.*)$")
+NUMBER = r"-?(?:nan|inf|\d[\d,]*(?:\.\d*)?(?:e[-+]?\d+)?)"
+
+
+def instrumented(code: str) -> tuple[str, list[tuple[bool, str]]]:
+    """`code` with each print that the page annotates between two marker lines, and the claims
+    in order: (numbers may differ, the text)."""
+    lines, claims, out = code.splitlines(), [], []
+    for i, text in enumerate(lines):
+        match, claim = ANNOTATED.match(text), None
+        if match:
+            claim = match.group(3, 4)
+        elif (match := PLAIN.match(text)) and i + 1 < len(lines) and CLAIM.match(lines[i + 1]):
+            claim = CLAIM.match(lines[i + 1]).groups()
+        if claim is None:
+            out.append(text)
+            continue
+        k, indent = len(claims), match.group(1)
+        claims.append((bool(claim[0]), claim[1].strip()))
+        out.append(f"{indent}print('<<{k}>>'); {match.group(2)}; print('<</{k}>>')")
+    return "\n".join(out), claims
+
+
+def matches(printed: str, like: bool, claim: str) -> bool:
+    if not like:
+        return printed == claim
+    parts = re.split(NUMBER, claim)
+    pattern = NUMBER.join(re.sub(r"(\\ )+", r"\\s+", re.escape(part)) for part in parts)
+    return re.fullmatch(pattern, printed) is not None
+
+
+def test_pages_state_what_their_snippets_print():
+    claims = [c for _, _, code in PYTHON for c in instrumented(code)[1]]
+    assert len(claims) >= 9 and any(like for like, _ in claims), claims
+    assert matches(
+        "500.00 [498.10, 500.00] (95% CI, 4 runs)", True, "1.0 [2.0, 3.0] (95% CI, 64 runs)"
+    )
+    assert not matches("[1 0]", False, "[0 1]") and not matches("(8, 3)", True, "(8,)")
+
+
 @pytest.mark.parametrize(("page", "line", "code"), PYTHON, ids=[f"{p}:{n}" for p, n, _ in PYTHON])
 def test_python_snippet_runs(page, line, code, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", smaller(code)], cwd=tmp_path, env=environment(),
+    skip_without_extras(code)
+    code, claims = instrumented(smaller(code))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment(),
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, f"{page}:{line}\n{proc.stderr[-3000:]}"
+    for k, (like, claim) in enumerate(claims):
+        printed = proc.stdout.split(f"<<{k}>>\n", 1)[1].split(f"<</{k}>>", 1)[0].strip()
+        assert matches(printed, like, claim), (
+            f"{page}:{line}: prints {printed!r}, the page says {claim!r}"
+        )
 
 
 # The `purejaxppo` lines of a block run in one process, one `main()` call each (a new process
@@ -84,6 +151,7 @@ for line in sys.argv[1:]:
 
 @pytest.mark.parametrize(("page", "line", "code"), SHELL, ids=[f"{p}:{n}" for p, n, _ in SHELL])
 def test_shell_snippet_runs(page, line, code, tmp_path):
+    skip_without_extras(code)
     commands = [c.split("#")[0].strip() for c in smaller(code).splitlines()]
     batch: list[str] = []
 

@@ -1,5 +1,6 @@
 """The package's shape: data flows one way (no import cycle, no module importing one above it),
-no module over 300 lines, and every public name means the same in every import order."""
+short functions in modules of one job, and every public name means the same in every import
+order."""
 
 from __future__ import annotations
 
@@ -87,8 +88,9 @@ def test_no_import_cycle():
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_no_module_is_over_300_lines(module):
-    assert len(MODULES[module].read_text().splitlines()) <= 300
+def test_no_module_is_over_400_lines(module):
+    # Functions are capped at 80 lines (below), so a module past 400 holds more than one job.
+    assert len(MODULES[module].read_text().splitlines()) <= 400
 
 
 def test_functions_are_short():

@@ -6,7 +6,7 @@ nested loop of some twenty small kernels per call; the auto-reset's `env.reset` 
 env step. `UNROLLED` is a jax PRNG implementation with the same algorithm and the same counter
 layout as jax's default (`jax_threefry_partitionable`, the default since jax 0.5), written as
 straight-line uint32 arithmetic that XLA fuses into one kernel. Its keys give **the same bits**
-as jax's default keys (tests/test_prng.py checks split, fold_in, 8/16/32-bit draws, training),
+as jax's default keys (tests/base/test_prng.py checks split, fold_in, 8/16/32-bit draws, training),
 so switching a training run to them changes its speed and compile time, not what it learns.
 
 `UNROLLED` is an internal detail of the trainer's step: `to_unrolled(tree)` turns the threefry

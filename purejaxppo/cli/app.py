@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import tyro
 
@@ -86,6 +88,17 @@ def parse(name: str, args: list[str]):
     return command
 
 
+def runner(name: str) -> Callable[[Any], int]:
+    """The function that runs command `name` (imported on demand: it starts JAX)."""
+    from purejaxppo.cli import commands, inspection
+
+    return {
+        "train": commands.run_train, "sweep": commands.run_sweep, "pbt": commands.run_pbt,
+        "es": commands.run_es, "resume": commands.run_resume, "eval": inspection.run_eval,
+        "envs": inspection.run_envs, "bench": inspection.run_bench,
+    }[name]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     from purejaxppo.engine.devices import use_cpu_cores
 
@@ -103,12 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"purejaxppo: error: unknown command {name!r}.\n\n{USAGE}", file=sys.stderr)
         return 2
-    # Importing these imports the library, which starts JAX.
-    from purejaxppo.cli import commands, inspection
-
-    module = inspection if name in ("eval", "envs", "bench") else commands
     try:
-        return getattr(module, f"run_{name}")(parse(name, rest))
+        return runner(name)(parse(name, rest))
     except (ConfigError, ImportError) as error:
         print(f"purejaxppo: error: {error}", file=sys.stderr)
         return 2

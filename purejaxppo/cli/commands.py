@@ -8,12 +8,14 @@ command fails before it saved anything worth resuming.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, as_key, check_positive_int
+from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, as_key
 from purejaxppo.cli.options import (
     COMMANDS,
     ESCommand,
@@ -33,12 +35,11 @@ def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path
     disk, first."""
     import jax
 
-    from purejaxppo.core.trainer import make_train_functions
+    from purejaxppo.core.trainer import abstract_params
 
-    functions = make_train_functions(command.config)  # raises if the config does not fit its env
+    params, _ = abstract_params(command.config)  # raises if the config does not fit its env
     as_key(command.seed, "--seed")
     preflight.check_tracking(command)
-    params = jax.eval_shape(functions.init_params, jax.random.key(0))
     parameters = sum(leaf.size for leaf in jax.tree.leaves(params))
     keeps = not isinstance(command, ESCommand)
     out = command.out if directory is None else directory
@@ -51,6 +52,19 @@ def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path
     record = {"command": _name_of(command), "config": command.config.to_dict(), **options}
     rundirs.write_json(directory / "run.json", record)
     return directory
+
+
+@contextlib.contextmanager
+def _as_flags(command: Any) -> Iterator[None]:
+    """The library names its arguments (`num_seeds=0: ...`); the command line names its flags
+    (`--num-seeds=0: ...`)."""
+    try:
+        yield
+    except ConfigError as error:
+        field, sep, rest = str(error).partition("=")
+        if sep and field in {f.name for f in dataclasses.fields(command)}:
+            raise ConfigError(f"--{field.replace('_', '-')}={rest}") from None
+        raise
 
 
 def _name_of(command: Any) -> str:
@@ -83,19 +97,19 @@ def _print_run(result: Any, directory: Path) -> None:
     print(f"  results          {directory}/")
 
 
-def _train_options(command: TrainCommand, directory: Path) -> dict[str, Any]:
-    from purejaxppo.search.train import segment_plan
+def _train_options(command: TrainCommand) -> dict[str, Any]:
+    """`train`'s options of the command (but the checkpoint directory), checked by the check
+    `train` itself runs: before the run directory exists."""
+    from purejaxppo.search.checks import check_train_arguments
 
-    check_positive_int("--num-seeds", command.num_seeds, 64)
-    check_positive_int("--progress-every", command.progress_every, 10)
-    check_positive_int("--max-runs-per-chunk", command.max_runs_per_chunk, 256, allow_none=True)
-    segment_plan(command.config, True, command.segment_updates, command.checkpoint_every)
-    return {
-        "progress": not command.quiet, "checkpoint_dir": directory / "checkpoints",
-        "segment_updates": command.segment_updates, "checkpoint_every": command.checkpoint_every,
-        "max_runs_per_chunk": command.max_runs_per_chunk,
-        "progress_every": command.progress_every,
+    options = {
+        "num_seeds": command.num_seeds, "max_runs_per_chunk": command.max_runs_per_chunk,
+        "progress_every": command.progress_every, "segment_updates": command.segment_updates,
+        "checkpoint_every": command.checkpoint_every,
     }  # fmt: skip
+    with _as_flags(command):
+        check_train_arguments(command.config, checkpoint_dir=True, **options)
+    return {**options, "progress": not command.quiet, "key": command.seed}
 
 
 def _track(command: TrainCommand, result: Any, directory: Path) -> None:
@@ -113,13 +127,12 @@ def _track(command: TrainCommand, result: Any, directory: Path) -> None:
 def run_train(command: TrainCommand, directory: Path | None = None) -> int:
     from purejaxppo.search.train import train
 
-    _train_options(command, Path("."))  # check before creating anything
+    options = _train_options(command)
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id, command.num_seeds)
 
     def work() -> int:
-        result = train(command.config, num_seeds=command.num_seeds, key=command.seed,
-                       **_train_options(command, directory))  # fmt: skip
+        result = train(command.config, checkpoint_dir=directory / "checkpoints", **options)
         summary = results.write_train(result, directory)
         _track(command, result, directory)
         results.finish(directory, summary)
@@ -135,17 +148,14 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
 
     space = parse_space(command.space)
     settings = sample_settings(command.config, space, command.mode, command.num_samples)
-    _train_options(command, Path("."))
+    options = _train_options(command)
     resuming = directory is not None
     runs = len(settings) * command.num_seeds
     directory = _start(command, directory, command.config.env_id + "-sweep", runs)
 
     def work() -> int:
-        result = sweep(
-            command.config, space, num_seeds=command.num_seeds, mode=command.mode,
-            num_samples=command.num_samples, key=command.seed,
-            **_train_options(command, directory),
-        )  # fmt: skip
+        result = sweep(command.config, space, mode=command.mode, num_samples=command.num_samples,
+                       checkpoint_dir=directory / "checkpoints", **options)  # fmt: skip
         summary = results.write_sweep(result, directory)
         _track(command, result.result, directory)
         results.finish(directory, summary)
@@ -171,9 +181,8 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
         "resample_probability": command.resample_probability,
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
-    check_positive_int("--progress-every", command.progress_every, 10)
-    check_pbt_arguments(command.config, **{k: v for k, v in options.items()
-                                           if k not in ("key", "progress_every")})  # fmt: skip
+    with _as_flags(command):
+        check_pbt_arguments(command.config, **{k: v for k, v in options.items() if k != "key"})
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id + "-pbt", command.population)
 
@@ -209,7 +218,8 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
         "checkpoint_every": command.checkpoint_every, "progress_every": command.progress_every,
     }  # fmt: skip
     # Every argument is checked before anything is created.
-    check_es_arguments(command.config, **{k: v for k, v in options.items() if k != "key"})
+    with _as_flags(command):
+        check_es_arguments(command.config, **{k: v for k, v in options.items() if k != "key"})
     resuming = directory is not None
     runs = command.population * command.num_seeds
     directory = _start(command, directory, command.config.env_id + "-es", runs)

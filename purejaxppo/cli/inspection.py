@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, check_positive_int
@@ -79,39 +78,6 @@ def _diverged_status(diverged: int, runs: int) -> int:
     return EXIT_DIVERGED if diverged == runs else 0
 
 
-def _suites() -> list[tuple[str, str, Callable[[], list[str]]]]:
-    """(id prefix, what its adapter gives, its names) of each suite that `envs` lists."""
-    from purejaxppo.envs import craftax as craftax_env
-    from purejaxppo.envs import jumanji as jumanji_env
-    from purejaxppo.envs import playground as playground_env
-    from purejaxppo.envs import xminigrid as xminigrid_env
-
-    return [
-        (
-            "xminigrid",
-            "Discrete(6) actions, one-hot egocentric views; XLand-MiniGrid-*"
-            "[@BENCHMARK] runs trials of rulesets from a downloaded benchmark",
-            xminigrid_env.xminigrid_env_names,
-        ),
-        (
-            "craftax",
-            "Discrete actions, symbolic or pixel observations",
-            lambda: list(craftax_env.NAMES),
-        ),
-        (
-            "jumanji",
-            "flat observations, masked Discrete actions; refused: "
-            f"{', '.join(sorted(jumanji_env.REFUSED))}",
-            jumanji_env.trainable_names,
-        ),
-        (
-            "playground",
-            "Box actions in [-1, 1]; the dm_control tasks listed here need no download",
-            playground_env.dm_control_names,
-        ),
-    ]
-
-
 def run_envs(command: EnvsCommand) -> int:
     from purejaxppo.core.presets import PRESETS
     from purejaxppo.envs.registry import describe_env_id, registered_env_ids
@@ -127,28 +93,16 @@ def run_envs(command: EnvsCommand) -> int:
         preset = PRESETS.get(env_id)
         obs = f"Discrete({spec.obs_categories})" if spec.obs_categories else str(spec.obs_shape)
         print(f"{env_id:28s} {actions:16s} {obs:14s} {preset.describe() if preset else '-'}")
-    for prefix, about, names in _suites():
-        print(f"\n{SUITES[prefix]} environments, as {prefix}:NAME ({about}):")
+    for suite in SUITES.values():
+        print(f"\n{suite.title} environments, as {suite.prefix}:NAME ({suite.about}):")
         try:
-            listed = names()
+            listed = suite.load("names")()
         except ConfigError:
-            print(f"  pip install 'purejaxppo[{prefix}]' to list and use them")
+            print(f"  pip install 'purejaxppo[{suite.prefix}]' to list and use them")
             continue
         for name in listed:
-            preset = PRESETS.get(f"{prefix}:{name}")
-            print(f"{prefix + ':' + name:44s} {preset.describe() if preset else '-'}")
-    try:
-        from purejaxppo.envs.brax import brax_env_names
-
-        names = brax_env_names()
-    except ConfigError:
-        print("Brax environments (brax:NAME): pip install 'purejaxppo[brax]' to list and use them")
-        return 0
-    # Building a Brax system takes seconds, so its spaces are not read here.
-    print("\nBrax environments, as brax:NAME or brax:NAME-BACKEND (Box actions in [-1, 1]):")
-    for name in names:
-        preset = PRESETS.get(f"brax:{name}")
-        print(f"{'brax:' + name:44s} {preset.describe() if preset else '-'}")
+            preset = PRESETS.get(f"{suite.prefix}:{name}")
+            print(f"{suite.prefix + ':' + name:44s} {preset.describe() if preset else '-'}")
     return 0
 
 

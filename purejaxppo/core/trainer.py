@@ -7,6 +7,7 @@ train = lax.scan over num_updates of
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -157,6 +158,17 @@ def environment(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any,
             "so one run is limited to 2**31 - 1 env steps. Fix: use fewer steps per run."
         )
     return env, env_params, spec
+
+
+def abstract_params(
+    config: PPOConfig, env: Any = None, env_params: Any = None
+) -> tuple[Any, EnvSpec]:
+    """The shapes of one run's parameters (`jax.ShapeDtypeStruct` leaves) and its env's spec,
+    checked as `make_train` checks them, without building the train functions."""
+    env, env_params, spec = environment(config, env, env_params)
+    agent = agent_for(make_network(config, spec))
+    init = functools.partial(agent.init, obs_shape=spec.obs_shape)
+    return jax.eval_shape(init, jax.random.key(0)), spec
 
 
 def make_train_functions(

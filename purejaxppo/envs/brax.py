@@ -26,7 +26,7 @@ from gymnax.environments import environment, spaces
 
 from purejaxppo.base.errors import ConfigError
 from purejaxppo.envs.ids import BRAX_BACKENDS as BACKENDS
-from purejaxppo.envs.ids import brax_id
+from purejaxppo.envs.ids import brax_id, parse_brax_id
 
 
 @struct.dataclass
@@ -56,6 +56,11 @@ def _import_brax_envs():
 def brax_env_names() -> list[str]:
     """The Brax environment names (needs brax)."""
     return sorted(_import_brax_envs()._envs)
+
+
+def from_name(name: str) -> BraxEnvironment:
+    """The adapter for `brax:NAME` or `brax:NAME-BACKEND`."""
+    return BraxEnvironment(*parse_brax_id(brax_id(name)))
 
 
 class BraxEnvironment(environment.Environment[BraxState, BraxParams]):

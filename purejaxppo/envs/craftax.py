@@ -32,6 +32,11 @@ NAMES = (
 )
 
 
+def craftax_env_names() -> list[str]:
+    """The Craftax environment names (known without the craftax package)."""
+    return list(NAMES)
+
+
 def _make(name: str) -> Any:
     try:
         from craftax.craftax_env import make_craftax_env_from_name

@@ -4,12 +4,16 @@
 environment (the brax extra; the older `NAME-brax[-BACKEND]` is still read); `SUITE:NAME` an
 environment of another suite (its extra), e.g. `xminigrid:MiniGrid-Empty-8x8`,
 `craftax:Craftax-Classic-Symbolic-v1`, `jumanji:Knapsack-v1` or `playground:CartpoleBalance`.
-Building an environment is `envs.make_env`'s job.
+`SUITES` is the one table of the suites (`register_suite` adds one of yours); building an
+environment is `registry.make_env`'s job.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import re
+from typing import Any
 
 from purejaxppo.base.errors import ConfigError
 
@@ -38,19 +42,76 @@ def canonical_env_id(env_id: str) -> str:
     return brax_id(match[1], match[2]) if match else env_id
 
 
-SUITES = {  # id prefix -> suite
-    "xminigrid": "XLand-MiniGrid",
-    "craftax": "Craftax",
-    "jumanji": "Jumanji",
-    "playground": "MuJoCo Playground",
-}
-SUITE_ID = re.compile(rf"({'|'.join(SUITES)}):(.+)")
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A suite of environments besides gymnax's, addressed as `PREFIX:NAME` (its extra installed).
+
+    `adapter` and `names` are "module:attribute" references, imported only when an environment of
+    the suite is built or listed: `adapter(NAME)` returns a gymnax `Environment`, `names()` the
+    NAMEs that `purejaxppo envs` lists (a ConfigError naming the extra when it is missing).
+    """
+
+    prefix: str
+    title: str
+    adapter: str
+    names: str
+    about: str  # what the adapter gives, for the listing
+
+    def load(self, which: str) -> Any:
+        module, _, attribute = getattr(self, which).partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+# The one table of the suites: ids, building and listing all read it.
+SUITES: dict[str, Suite] = {
+    suite.prefix: suite
+    for suite in (
+        Suite(
+            "xminigrid", "XLand-MiniGrid", "purejaxppo.envs.xland:make_xminigrid",
+            "purejaxppo.envs.xminigrid:xminigrid_env_names",
+            "Discrete(6) actions, one-hot egocentric views; XLand-MiniGrid-*[@BENCHMARK] runs "
+            "trials of rulesets from a downloaded benchmark",
+        ),
+        Suite(
+            "craftax", "Craftax", "purejaxppo.envs.craftax:CraftaxEnvironment",
+            "purejaxppo.envs.craftax:craftax_env_names",
+            "Discrete actions, symbolic or pixel observations",
+        ),
+        Suite(
+            "jumanji", "Jumanji", "purejaxppo.envs.jumanji:JumanjiEnvironment",
+            "purejaxppo.envs.jumanji:trainable_names",
+            "flat observations, masked Discrete actions; multi-agent tasks, MultiCVRP and "
+            "Sokoban refused",
+        ),
+        Suite(
+            "playground", "MuJoCo Playground", "purejaxppo.envs.playground:PlaygroundEnvironment",
+            "purejaxppo.envs.playground:dm_control_names",
+            "Box actions in [-1, 1]; the dm_control tasks listed here need no download",
+        ),
+        Suite(
+            "brax", "Brax", "purejaxppo.envs.brax:from_name",
+            "purejaxppo.envs.brax:brax_env_names",
+            "Box actions in [-1, 1]; brax:NAME-BACKEND picks a physics pipeline: "
+            + ", ".join(BRAX_BACKENDS),
+        ),
+    )
+}  # fmt: skip
+
+
+def register_suite(suite: Suite) -> None:
+    """Add a suite of your own: `PREFIX:NAME` ids then build through `suite.adapter`."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", suite.prefix) or suite.prefix in SUITES:
+        raise ConfigError(
+            f"Suite.prefix={suite.prefix!r}: must be new and lowercase letters, digits or _. "
+            f"Fix: a prefix other than {', '.join(SUITES)}."
+        )
+    SUITES[suite.prefix] = suite
 
 
 def parse_suite_id(env_id: str) -> tuple[str, str] | None:
-    """`SUITE:NAME` -> (SUITE, NAME); None for other ids."""
-    match = SUITE_ID.fullmatch(env_id)
-    return (match[1], match[2]) if match else None
+    """`SUITE:NAME` (or the older `NAME-brax[-BACKEND]`) -> (SUITE, NAME); None for other ids."""
+    prefix, sep, name = canonical_env_id(env_id).partition(":")
+    return (prefix, name) if sep and prefix in SUITES and name else None
 
 
 def gymnax_ids() -> list[str]:
@@ -67,7 +128,7 @@ def check_env_id(env_id: object, field: str = "PPOConfig.env_id") -> None:
             "CartPole-v1 (`purejaxppo envs` lists them)."
         )
     known = gymnax_ids()
-    if env_id in known or parse_brax_id(env_id) is not None or parse_suite_id(env_id):
+    if env_id in known or parse_suite_id(env_id):
         return
     raise ConfigError(
         f"{field}={env_id!r}: not a registered gymnax environment. Fix: use one of "

@@ -14,7 +14,7 @@ import numpy as np
 from gymnax.environments import environment, spaces
 
 from purejaxppo.base.errors import ConfigError
-from purejaxppo.envs.ids import check_env_id, parse_brax_id, parse_suite_id
+from purejaxppo.envs.ids import SUITES, check_env_id, parse_suite_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,30 +41,12 @@ class EnvSpec:
 
 @functools.cache  # environments hold no mutable state; building some (Brax) takes seconds
 def make_env(env_id: str) -> tuple[Any, Any]:
-    """`gymnax.make(env_id)` with an error that lists what exists; `brax:NAME[-BACKEND]` builds a
-    Brax environment through `purejaxppo.envs.brax` (needs the brax extra), `SUITE:NAME` through
-    the suite's adapter module (`purejaxppo.SUITE_env`, needing that extra)."""
+    """`gymnax.make(env_id)` with an error that lists what exists; `SUITE:NAME` builds through the
+    adapter of its suite (`ids.SUITES`; the suite's extra must be installed)."""
     check_env_id(env_id)
-    suite_id = parse_suite_id(env_id)
+    suite_id = parse_suite_id(env_id) if env_id not in gymnax.registered_envs else None
     if suite_id is not None:
-        from purejaxppo.envs.craftax import CraftaxEnvironment
-        from purejaxppo.envs.jumanji import JumanjiEnvironment
-        from purejaxppo.envs.playground import PlaygroundEnvironment
-        from purejaxppo.envs.xland import make_xminigrid
-
-        suites = {
-            "xminigrid": make_xminigrid,
-            "craftax": CraftaxEnvironment,
-            "jumanji": JumanjiEnvironment,
-            "playground": PlaygroundEnvironment,
-        }
-        env = suites[suite_id[0]](suite_id[1])
-        return env, env.default_params
-    brax_id = parse_brax_id(env_id)
-    if brax_id is not None and env_id not in gymnax.registered_envs:
-        from purejaxppo.envs.brax import BraxEnvironment
-
-        env = BraxEnvironment(*brax_id)
+        env = SUITES[suite_id[0]].load("adapter")(suite_id[1])
         return env, env.default_params
     try:
         return gymnax.make(env_id)

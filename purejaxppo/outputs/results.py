@@ -22,7 +22,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -32,7 +31,6 @@ from purejaxppo.search import scores
 from purejaxppo.search.es import ESResult
 from purejaxppo.search.pbt import PBTResult
 from purejaxppo.search.space import columns as field_columns
-from purejaxppo.search.stats import mean_interval
 from purejaxppo.search.sweep import SweepResult
 from purejaxppo.search.train import RunResult
 
@@ -102,8 +100,7 @@ def write_sweep(result: SweepResult, directory: Path) -> dict[str, Any]:
     result.configs.to_csv(directory / "configs.csv", index=False)
     columns = {"setting": run.setting, "seed": run.seed}
     metrics_frame(run.metrics, columns).to_csv(directory / "metrics.csv", index=False)
-    best = {k: (int(v) if k in ("config", "num_seeds") else v) for k, v in result.best.items()}
-    write_json(directory / "best.json", best)
+    write_json(directory / "best.json", result.summary()["best_setting"])
     labels = [", ".join(f"{n}={row[n]:.3g}" for n in result.names)
               for _, row in result.configs.iterrows()]  # fmt: skip
     plot_learning_curves(
@@ -112,34 +109,7 @@ def write_sweep(result: SweepResult, directory: Path) -> dict[str, Any]:
         diverged_at=run.first_nonfinite_update,
     )  # fmt: skip
     save_final(directory, run.params, run.obs_stats)
-    return run.summary()
-
-
-def pbt_summary(result: PBTResult) -> dict[str, Any]:
-    first = np.asarray(scores.diverged_at(result.metrics["nonfinite"]))
-    final = np.asarray(scores.final_return(result.metrics), np.float64)
-    interval = mean_interval(final)
-    best = int(np.argmax(np.where(np.isfinite(final), final, -np.inf)))
-    return {
-        "env_id": result.config.env_id,
-        "population": int(final.shape[0]),
-        "generations": int(result.fitness.shape[0]),
-        "final_return_mean": interval.mean,
-        "final_return_ci95": [interval.low, interval.high],
-        "members_without_final_episode": int(np.sum(~np.isfinite(final) & (first < 0))),
-        "diverged_runs": int(np.sum(first >= 0)),
-        "first_nonfinite_update": int(first[first >= 0].min()) if (first >= 0).any() else None,
-        "best_member": best,
-        "best_member_final_return": float(final[best]),
-        "best_member_hparams": {
-            column: float(values[-1, best])
-            for name, v in result.hparams.items()
-            for column, values in field_columns(name, v, 2).items()
-        },
-        "compile_seconds": result.compile_seconds,
-        "run_seconds": result.run_seconds,
-        "devices": list(result.devices),
-    }
+    return result.summary()
 
 
 def write_pbt(result: PBTResult, directory: Path) -> dict[str, Any]:
@@ -183,39 +153,7 @@ def write_pbt(result: PBTResult, directory: Path) -> dict[str, Any]:
         diverged_at=np.asarray(scores.diverged_at(metrics["nonfinite"])),
     )  # fmt: skip
     save_final(directory, result.params, result.obs_stats)
-    return pbt_summary(result)
-
-
-def es_summary(result: ESResult) -> dict[str, Any]:
-    generation, member = result.best_index
-    with np.errstate(invalid="ignore"):
-        per_generation = np.nanmean(
-            np.where(np.isfinite(result.fitness), result.fitness, np.nan), 1
-        )
-    return {
-        "env_id": result.config.env_id,
-        "strategy": result.strategy,
-        "fitness": result.fitness_name,
-        "population": int(result.fitness.shape[1]),
-        "generations": int(result.fitness.shape[0]),
-        "num_seeds": result.num_seeds,
-        "best": _flat(result.best),
-        "best_fitness": result.best_fitness,
-        "best_generation": generation,
-        "best_member": member,
-        "final_mean": _flat(result.final_mean),
-        "mean_fitness_per_generation": per_generation.tolist(),
-        "diverged_runs": int(result.diverged.sum()),
-        "compile_seconds": result.compile_seconds,
-        "run_seconds": result.run_seconds,
-        "generations_per_minute": 60 * result.fitness.shape[0] / max(result.run_seconds, 1e-9),
-        "devices": list(result.devices),
-    }
-
-
-def _flat(setting: dict[str, Any]) -> dict[str, Any]:
-    """A setting for JSON: floats, a schedule as a list of knots, the drift as nested lists."""
-    return jax.tree.map(lambda v: np.asarray(v).tolist(), setting)
+    return result.summary()
 
 
 def write_es(result: ESResult, directory: Path) -> dict[str, Any]:
@@ -223,7 +161,7 @@ def write_es(result: ESResult, directory: Path) -> dict[str, Any]:
     summary."""
     config = result.config
     write_json(directory / "config.json", config.to_dict())
-    summary = es_summary(result)
+    summary = result.summary()
     write_json(directory / "best.json", {**summary["best"], "fitness": summary["best_fitness"]})
     generations, population = result.fitness.shape
     shown = {

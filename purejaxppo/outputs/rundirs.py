@@ -28,7 +28,7 @@ from purejaxppo.base import logs
 from purejaxppo.base.errors import ConfigError
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.normalization import RunningMeanStd
-from purejaxppo.core.trainer import make_train_functions
+from purejaxppo.core.trainer import abstract_params
 from purejaxppo.engine.checkpoint import holds_checkpoints, remove_partial, write_atomically
 from purejaxppo.engine.interrupt import Interrupted
 
@@ -213,9 +213,8 @@ def load_final(directory: Path) -> tuple[PPOConfig, Any, RunningMeanStd]:
     config = PPOConfig(**read_json(directory / "config.json"))
     summary = read_json(directory / "summary.json")
     runs = int(summary.get("num_runs", summary.get("population", 0)))
-    functions = make_train_functions(config)
-    params = jax.eval_shape(functions.init_params, jax.random.key(0))
-    stats = jax.eval_shape(lambda: RunningMeanStd.create(functions.spec.obs_shape))
+    params, spec = abstract_params(config)
+    stats = jax.eval_shape(lambda: RunningMeanStd.create(spec.obs_shape))
     like = jax.tree.map(
         lambda x: np.zeros((runs, *x.shape), x.dtype), {"params": params, "obs_stats": stats}
     )

@@ -11,10 +11,45 @@ import numpy as np
 from purejaxppo.base.errors import ConfigError, check_positive_int, config_error
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams, check_values
-from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY
+from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, segment_lengths
 from purejaxppo.search.scores import SCORES, ScoreFn
 from purejaxppo.search.space import Space, check_space
 from purejaxppo.search.strategies import Encoding, make_strategy
+
+DEFAULT_SEGMENT_UPDATES = 100
+
+
+def check_train_arguments(
+    config: PPOConfig,
+    num_seeds: int,
+    max_runs_per_chunk: int | None,
+    progress_every: int,
+    checkpoint_dir: object,
+    segment_updates: int | None,
+    checkpoint_every: int | None,
+) -> tuple[tuple[int, ...], int]:
+    """Check `train`'s arguments; its plan: the updates of each segment, and checkpoints every
+    how many segments. Without a checkpoint directory and segment length the whole run is one
+    segment."""
+    check_positive_int("num_seeds", num_seeds, 64)
+    check_positive_int("max_runs_per_chunk", max_runs_per_chunk, 256, allow_none=True)
+    check_positive_int("progress_every", progress_every, 10)
+    check_positive_int("segment_updates", segment_updates, 100, allow_none=True)
+    check_positive_int("checkpoint_every", checkpoint_every, 500, allow_none=True)
+    if segment_updates is None:
+        segment_updates = DEFAULT_SEGMENT_UPDATES if checkpoint_dir else config.num_updates
+    segment_updates = min(segment_updates, config.num_updates)
+    every = checkpoint_every or segment_updates
+    units = segment_lengths(config.num_updates, segment_updates)
+    if every >= config.num_updates:  # no checkpoint before the end (only on Ctrl-C or SIGTERM)
+        return units, len(units)
+    if every % segment_updates:
+        raise ConfigError(
+            f"checkpoint_every={every}: not a whole number of segments of segment_updates="
+            f"{segment_updates} updates. Fix: use a multiple of {segment_updates}, e.g. "
+            f"{max(1, round(every / segment_updates)) * segment_updates}."
+        )
+    return units, every // segment_updates
 
 
 def check_pbt_arguments(
@@ -27,11 +62,13 @@ def check_pbt_arguments(
     perturb_factors: tuple[float, ...] = (0.8, 1.2),
     resample_probability: float = 0.25,
     checkpoint_every: int = 1,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
 ) -> None:
     """Raise ConfigError unless `pbt` can run with these arguments (its own defaults alike);
     the command line calls it before it creates anything."""
     check_space(config, space)
     check_positive_int("checkpoint_every", checkpoint_every, 1)
+    check_positive_int("progress_every", progress_every, 10)
     check_positive_int("interval", interval, 10)
     if not isinstance(population, int) or isinstance(population, bool) or population < 2:
         raise ConfigError(f"population={population!r}: must be an integer >= 2. Fix: e.g. 8.")

@@ -80,6 +80,33 @@ class ESResult:
         """The search distribution's mean after the last generation."""
         return {k: _item(jax.tree.map(lambda x: x[-1], v)) for k, v in self.mean.items()}
 
+    def summary(self) -> dict[str, Any]:
+        """What summary.json says of this result (JSON data)."""
+        generation, member = self.best_index
+        with np.errstate(invalid="ignore"):
+            per_generation = np.nanmean(
+                np.where(np.isfinite(self.fitness), self.fitness, np.nan), 1
+            )
+        return {
+            "env_id": self.config.env_id,
+            "strategy": self.strategy,
+            "fitness": self.fitness_name,
+            "population": int(self.fitness.shape[1]),
+            "generations": int(self.fitness.shape[0]),
+            "num_seeds": self.num_seeds,
+            "best": _flat(self.best),
+            "best_fitness": self.best_fitness,
+            "best_generation": generation,
+            "best_member": member,
+            "final_mean": _flat(self.final_mean),
+            "mean_fitness_per_generation": per_generation.tolist(),
+            "diverged_runs": int(self.diverged.sum()),
+            "compile_seconds": self.compile_seconds,
+            "run_seconds": self.run_seconds,
+            "generations_per_minute": 60 * self.fitness.shape[0] / max(self.run_seconds, 1e-9),
+            "devices": list(self.devices),
+        }
+
 
 # eq=False: hashed by identity, so that its bound methods can be the engine's jitted functions.
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -280,3 +307,8 @@ def _broadcast(state: Any, runs: int) -> Any:
     """The strategy's state copied for every run: the engine carries leaves [R, ...], and each
     run's copy stays identical (the state is small next to a run's training state)."""
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (runs, *jnp.shape(x))), state)
+
+
+def _flat(setting: dict[str, Any]) -> dict[str, Any]:
+    """A setting for JSON: floats, a schedule as a list of knots, the drift as nested lists."""
+    return jax.tree.map(lambda v: np.asarray(v).tolist(), setting)

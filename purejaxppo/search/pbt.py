@@ -32,16 +32,19 @@ from purejaxppo.engine import runner
 from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.engine.program import EngineResult
 from purejaxppo.engine.progress import TrainingProgress
+from purejaxppo.search import scores
 from purejaxppo.search.batch import RunBatch, build
 from purejaxppo.search.checks import check_pbt_arguments
 from purejaxppo.search.scores import windowed_return
 from purejaxppo.search.space import (
     Range,
     Space,
+    columns,
     explore,
     sample_settings,
     stack_settings,
 )
+from purejaxppo.search.stats import mean_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +65,33 @@ class PBTResult:
     compile_seconds: float
     run_seconds: float
     devices: tuple[str, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """What summary.json says of this result (JSON data)."""
+        first = np.asarray(scores.diverged_at(self.metrics["nonfinite"]))
+        final = np.asarray(scores.final_return(self.metrics), np.float64)
+        interval = mean_interval(final)
+        best = int(np.argmax(np.where(np.isfinite(final), final, -np.inf)))
+        return {
+            "env_id": self.config.env_id,
+            "population": int(final.shape[0]),
+            "generations": int(self.fitness.shape[0]),
+            "final_return_mean": interval.mean,
+            "final_return_ci95": [interval.low, interval.high],
+            "members_without_final_episode": int(np.sum(~np.isfinite(final) & (first < 0))),
+            "diverged_runs": int(np.sum(first >= 0)),
+            "first_nonfinite_update": int(first[first >= 0].min()) if (first >= 0).any() else None,
+            "best_member": best,
+            "best_member_final_return": float(final[best]),
+            "best_member_hparams": {
+                column: float(values[-1, best])
+                for name, v in self.hparams.items()
+                for column, values in columns(name, v, 2).items()
+            },
+            "compile_seconds": self.compile_seconds,
+            "run_seconds": self.run_seconds,
+            "devices": list(self.devices),
+        }
 
 
 def generation_fitness(metrics: dict[str, jax.Array]) -> jax.Array:
@@ -215,7 +245,7 @@ def pbt(
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-3)})
     check_pbt_arguments(config, space, population, interval, hparams, fraction, perturb_factors,
-                        resample_probability, checkpoint_every)  # fmt: skip
+                        resample_probability, checkpoint_every, progress_every)  # fmt: skip
     batch = build(config, key, population, progress, progress_every, "PBT")
     sample_key, init_key, run_key = jax.random.split(batch.root, 3)
     if hparams is None:

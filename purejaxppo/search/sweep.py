@@ -28,6 +28,12 @@ class SweepResult:
     result: RunResult
     names: tuple[str, ...]  # the swept fields' columns (a schedule has one per knot: name[k])
 
+    def summary(self) -> dict[str, Any]:
+        """What summary.json says: the runs' summary, the number of settings and the best one."""
+        best = {k: (int(v) if k in ("config", "num_seeds") else float(v))
+                for k, v in self.best.items()}  # fmt: skip
+        return {**self.result.summary(), "num_settings": len(self.configs), "best_setting": best}
+
 
 def sweep(
     config: PPOConfig,

@@ -17,18 +17,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.base import prng
-from purejaxppo.base.errors import ConfigError, check_positive_int
+from purejaxppo.base.errors import ConfigError
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams, check_values
 from purejaxppo.core.trainer import METRIC_NAMES, TrainState
 from purejaxppo.engine import runner
-from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
+from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining
 from purejaxppo.engine.progress import TrainingProgress
 from purejaxppo.search import scores
 from purejaxppo.search.batch import build
+from purejaxppo.search.checks import check_train_arguments
 from purejaxppo.search.stats import Interval, mean_interval
-
-DEFAULT_SEGMENT_UPDATES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,29 +135,6 @@ def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
     return HyperParams(**{name: np.atleast_1d(leaf) for name, leaf in leaves.items()}, **optional)
 
 
-def segment_plan(
-    config: PPOConfig, checkpoint_dir: object, segment_updates: int | None, every: int | None
-) -> tuple[tuple[int, ...], int]:
-    """Updates per segment, and checkpoints every how many segments. Without a checkpoint
-    directory and segment length the whole run is one segment."""
-    check_positive_int("segment_updates", segment_updates, 100, allow_none=True)
-    check_positive_int("checkpoint_every", every, 500, allow_none=True)
-    if segment_updates is None:
-        segment_updates = DEFAULT_SEGMENT_UPDATES if checkpoint_dir else config.num_updates
-    segment_updates = min(segment_updates, config.num_updates)
-    every = every or segment_updates
-    units = segment_lengths(config.num_updates, segment_updates)
-    if every >= config.num_updates:  # no checkpoint before the end (only on Ctrl-C or SIGTERM)
-        return units, len(units)
-    if every % segment_updates:
-        raise ConfigError(
-            f"checkpoint_every={every}: not a whole number of segments of segment_updates="
-            f"{segment_updates} updates. Fix: use a multiple of {segment_updates}, e.g. "
-            f"{max(1, round(every / segment_updates)) * segment_updates}."
-        )
-    return units, every // segment_updates
-
-
 def _segment(
     states: TrainState,
     inputs: dict[str, Any],
@@ -208,10 +184,10 @@ def train(
     bit-identical to an uninterrupted run. `env`/`env_params`: any gymnax `Environment` instead
     of `config.env_id` (as for `make_train`).
     """
-    check_positive_int("num_seeds", num_seeds, 64)
-    check_positive_int("max_runs_per_chunk", max_runs_per_chunk, 256, allow_none=True)
-    check_positive_int("progress_every", progress_every, 10)
-    units, every = segment_plan(config, checkpoint_dir, segment_updates, checkpoint_every)
+    units, every = check_train_arguments(
+        config, num_seeds, max_runs_per_chunk, progress_every, checkpoint_dir, segment_updates,
+        checkpoint_every,
+    )  # fmt: skip
     settings = settings_of(config, hparams)
     num_runs = num_seeds * settings.learning_rate.shape[0]
     batch = build(config, key, num_runs, progress, progress_every, "", env, env_params)

@@ -51,6 +51,7 @@ def tensorboard_scalars(directory: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def test_tensorboard_gets_the_means_against_env_steps(tmp_path):
+    pytest.importorskip("tensorboardX")  # the tensorboard extra; `make test` installs it
     tracking.write_tensorboard(METRICS, tmp_path)
     scalars = tensorboard_scalars(tmp_path)
     assert scalars["train/episode_return"] == [(1024, 15.0), (1536, 30.0)]

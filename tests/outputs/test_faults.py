@@ -28,7 +28,7 @@ from tests.tiny import TINY_FLAGS
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = TINY_FLAGS
 SMALL = [*TINY, "--total-timesteps", "1280", "--num-seeds", "2", "--quiet"]
 

@@ -152,3 +152,17 @@ def test_memory_task_needs_the_recurrent_policy():
     # Evaluation carries the GRU state through each episode as training did.
     evaluated = evaluate(MEMORY, gru.params, key=1, num_episodes=8, obs_stats=gru.obs_stats)
     assert evaluated.returns.shape == (4, 8) and np.mean(evaluated.returns) >= 0.8
+
+
+@pytest.mark.parametrize("network", ["mlp", "gru"])
+def test_abstract_params_match_the_trained_ones_without_building_training(network):
+    from purejaxppo.core.trainer import abstract_params
+
+    config = PPOConfig(network=network, num_envs=4, num_minibatches=2, gru_size=8)
+    params, spec = abstract_params(config)
+    functions = make_train_functions(config)
+    assert spec == functions.spec
+    trained = jax.eval_shape(functions.init_params, jax.random.key(0))
+    assert jax.tree.map(lambda x: (x.shape, x.dtype), params) == jax.tree.map(
+        lambda x: (x.shape, x.dtype), trained
+    )

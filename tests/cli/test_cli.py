@@ -49,6 +49,7 @@ def test_train_writes_a_complete_run_directory(trained_run):
 
 
 def test_eval_reads_the_run_back_and_writes_a_gif(trained_run):
+    pytest.importorskip("pygame")  # the render extra; `make test` installs it
     gif = trained_run / "episode.gif"
     proc = cli("eval", str(trained_run), "--num-episodes", "3", "--gif", str(gif))
     assert proc.returncode == 0, proc.stderr[-3000:]

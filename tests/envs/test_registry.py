@@ -91,3 +91,27 @@ def test_discrete_observations_are_one_hot_encoded():
     assert features.shape == (2, 2, 16)
     np.testing.assert_array_equal(features.argmax(-1), [[3, 0], [15, 7]])
     np.testing.assert_array_equal(features.sum(-1), 1.0)
+
+
+def probe_by_name(name: str):
+    """A suite adapter: `probes:constant` or `probes:constant-continuous`."""
+    from tests import probes
+
+    return probes.ConstantReward(continuous=name.endswith("-continuous"))
+
+
+def test_a_suite_of_your_own_builds_and_trains_by_its_ids(monkeypatch):
+    from purejaxppo import ConfigError
+    from purejaxppo.envs import ids
+    from purejaxppo.envs.registry import describe_env_id
+
+    suite = ids.Suite("probes", "Probes", f"{__name__}:probe_by_name", f"{__name__}:list", "")
+    monkeypatch.setitem(ids.SUITES, "probes", suite)
+    assert ids.parse_suite_id("probes:constant") == ("probes", "constant")
+    assert describe_env_id("probes:constant-continuous").discrete is False
+    config = PPOConfig(env_id="probes:constant", num_envs=2, num_steps=8, total_timesteps=32,
+                       num_minibatches=2)  # fmt: skip
+    result = jax.jit(make_train(config))(jax.random.key(0), config.hparams)
+    assert result.metrics["episode_return"].shape == (config.num_updates,)
+    with pytest.raises(ConfigError, match=r"Suite\.prefix='brax'"):
+        ids.register_suite(ids.Suite("brax", "Brax again", "", "", ""))

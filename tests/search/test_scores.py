@@ -1,5 +1,4 @@
-"""One definition of a run's scores: the compiled loop (PBT, ES) and the host (summaries, the
-sweep's columns) give the same numbers, and a diverged run scores NaN everywhere."""
+"""One definition of a run's scores: the compiled loop (PBT, ES) and the host (summaries, the"""
 
 from __future__ import annotations
 
@@ -7,6 +6,8 @@ import jax
 import numpy as np
 import pytest
 
+import purejaxppo
+from purejaxppo import mean_interval
 from purejaxppo.search import scores
 
 METRICS = {  # 3 runs x 4 updates; run 2 diverged at update 2 (its returns stay finite)
@@ -16,6 +17,17 @@ METRICS = {  # 3 runs x 4 updates; run 2 diverged at update 2 (its returns stay 
     "episodes_finished": np.array([[1, 0, 2, 1], [3, 1, 0, 0], [1, 1, 1, 1]], np.int32),
     "nonfinite": np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]], np.int32),
 }
+
+
+def test_bootstrap_interval():
+    interval = mean_interval(np.array([1.0, 2.0, 3.0, 4.0, np.nan]))
+    assert interval.num_runs == 4 and interval.mean == 2.5
+    assert 1.0 <= interval.low < 2.5 < interval.high <= 4.0
+    constant = mean_interval(np.full(8, 500.0))
+    assert (constant.low, constant.high) == (500.0, 500.0)
+    one = mean_interval(np.array([7.0, np.nan]))  # one run says nothing of spread
+    assert one.mean == 7.0 and np.isnan(one.low) and np.isnan(one.high)
+    assert str(one) == "7.00 (1 run: no interval)"
 
 
 @pytest.mark.parametrize("name", sorted(scores.SCORES))
@@ -33,7 +45,6 @@ def test_the_scores_by_hand():
 def test_the_sweep_column_and_es_fitness_are_one_score(small_config):
     # Before, the sweep's auc column counted a diverged run's finite returns while ES's fitness
     # of the same name gave NaN.
-    import purejaxppo
 
     bad = small_config.replace(learning_rate=1e30, max_grad_norm=1e30).hparams
     settings = purejaxppo.HyperParams.stack([small_config.hparams, bad])

@@ -20,7 +20,7 @@ from tests.tiny import tiny_config
 # Trains, or starts processes: the whole suite (`make test`), not `make test-fast`.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny_config(8)
 TINY_FLAGS = ["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2",
               "--total-timesteps", str(4 * 32 * 8)]  # fmt: skip

@@ -1,38 +1,13 @@
-"""Evaluation, the progress callback and the presets."""
+"""The progress display fed from the compiled loop, and the segmented loop."""
 
 from __future__ import annotations
-
-import shutil
 
 import jax
 import numpy as np
 import pytest
 
 import purejaxppo
-from purejaxppo import PPOConfig
-from purejaxppo.core.evaluation import evaluate
-from purejaxppo.core.presets import PRESETS, preset
-from purejaxppo.core.trainer import make_train_functions
 from purejaxppo.engine.progress import TrainingProgress
-from tests import probes
-
-
-def test_evaluate_runs_whole_episodes():
-    config = PPOConfig()
-    functions = make_train_functions(config, probes.NeverEnding())
-    params = functions.init_params(jax.random.key(0))
-    result = evaluate(config, params, key=1, num_episodes=4, env=probes.NeverEnding())
-    np.testing.assert_array_equal(result.lengths, [10, 10, 10, 10])  # cut by the time limit
-    np.testing.assert_array_equal(result.returns, [10.0] * 4)
-
-
-def test_evaluate_over_a_runs_axis_and_deterministic_mode(small_config):
-    runs = purejaxppo.train(small_config, num_seeds=2, key=0)
-    result = evaluate(small_config, runs.params, key=0, num_episodes=3, obs_stats=runs.obs_stats)
-    assert result.returns.shape == (2, 3)
-    assert np.all(result.lengths >= 8) and np.all(result.returns == result.lengths)  # CartPole
-    again = evaluate(small_config, runs.params, key=5, num_episodes=3, obs_stats=runs.obs_stats)
-    assert again.returns.shape == (2, 3)  # a deterministic policy: only resets differ
 
 
 @pytest.mark.parametrize("segmented", [False, True])
@@ -61,28 +36,6 @@ def test_the_progress_speed_is_the_summarys_and_leaves_restored_runs_out(monkeyp
     assert tracker.steps_per_second() == 2 * 2 * 64 / 4.0  # t = 104
 
 
-def test_a_job_larger_than_the_disk_is_refused_and_a_large_one_announced(
-    tmp_path, capsys, monkeypatch
-):
-    from purejaxppo.outputs import preflight
-
-    config = purejaxppo.PPOConfig(total_timesteps=10_000_000)
-    per_run = preflight.output_bytes(config, 1, 10_000, True)
-    free = 1000 * per_run  # a disk with room for 1000 runs (about 5 GiB)
-    monkeypatch.setattr(
-        preflight.shutil,
-        "disk_usage",
-        lambda path: shutil._ntuple_diskusage(total=2 * free, used=free, free=free),
-    )
-    with pytest.raises(purejaxppo.ConfigError, match="GiB free"):
-        preflight.check_size(config, 1001, 10_000, tmp_path / "new", True)
-    preflight.check_size(config, 2, 10_000, tmp_path, True)  # small: silent
-    assert capsys.readouterr().err == ""
-    assert 1000 * per_run > preflight.LARGE_BYTES
-    preflight.check_size(config, 1000, 10_000, tmp_path, True)
-    assert "will write about 5.2 GiB" in capsys.readouterr().err
-
-
 def test_no_callback_without_progress(small_config, monkeypatch):
     calls = []
     monkeypatch.setattr(TrainingProgress, "__call__", lambda self, *a: calls.append(a))
@@ -104,15 +57,3 @@ def test_segmented_loop_equals_one_call(small_config, tmp_path):
     np.testing.assert_array_equal(again.metrics["policy_loss"], one_call.metrics["policy_loss"])
     with pytest.raises(ValueError, match="holds other runs"):
         purejaxppo.train(small_config, num_seeds=3, key=4, checkpoint_dir=tmp_path)
-
-
-@pytest.mark.parametrize("env_id", sorted(PRESETS))
-def test_every_preset_loads_and_builds(env_id):
-    entry = PRESETS[env_id]
-    config = preset(env_id)
-    assert config.env_id == env_id and config.total_timesteps == entry.budget
-    functions = make_train_functions(config)
-    assert functions.spec.name
-    if entry.reference is not None:
-        assert entry.reference["return"] and entry.reference["source"]
-    assert entry.describe().startswith(f"{entry.budget:.0e}")
