@@ -78,6 +78,8 @@ __all__ = [
     "use_cpu_cores",
 ]
 
+# The same names for ruff (a literal __all__) and for type checkers and IDEs; a test keeps the
+# three equal.
 if TYPE_CHECKING:
     from purejaxppo.base.errors import ConfigError
     from purejaxppo.core.config import PPOConfig

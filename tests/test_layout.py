@@ -145,3 +145,13 @@ print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_the_public_names_are_written_once_for_runtime_and_for_type_checkers():
+    import purejaxppo
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If))  # if TYPE_CHECKING:
+    typed = {a.name: n.module for n in block.body for a in n.names}
+    assert typed == purejaxppo._EXPORTS
+    assert purejaxppo.__all__ == sorted(typed)

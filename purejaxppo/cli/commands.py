@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jax
+
 from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, as_key
 from purejaxppo.cli.options import (
     COMMANDS,
@@ -25,18 +27,20 @@ from purejaxppo.cli.options import (
     TrainCommand,
 )
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.outputs import preflight, results, rundirs
-from purejaxppo.search.space import parse_space
+from purejaxppo.core.trainer import abstract_params
+from purejaxppo.outputs import preflight, results, rundirs, tracking
+from purejaxppo.search.checks import check_es_arguments, check_pbt_arguments, check_train_arguments
+from purejaxppo.search.es import es
+from purejaxppo.search.pbt import pbt
+from purejaxppo.search.space import parse_space, sample_settings
+from purejaxppo.search.sweep import sweep
+from purejaxppo.search.train import train
 
 
 def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path:
     """The run directory: a new one (created exclusively, with run.json) or `directory` when
     resuming. The config is checked against its environment, and the job's size against the
     disk, first."""
-    import jax
-
-    from purejaxppo.core.trainer import abstract_params
-
     params, _ = abstract_params(command.config)  # raises if the config does not fit its env
     as_key(command.seed, "--seed")
     preflight.check_tracking(command)
@@ -100,8 +104,6 @@ def _print_run(result: Any, directory: Path) -> None:
 def _train_options(command: TrainCommand) -> dict[str, Any]:
     """`train`'s options of the command (but the checkpoint directory), checked by the check
     `train` itself runs: before the run directory exists."""
-    from purejaxppo.search.checks import check_train_arguments
-
     options = {
         "num_seeds": command.num_seeds, "max_runs_per_chunk": command.max_runs_per_chunk,
         "progress_every": command.progress_every, "segment_updates": command.segment_updates,
@@ -114,8 +116,6 @@ def _train_options(command: TrainCommand) -> dict[str, Any]:
 
 def _track(command: TrainCommand, result: Any, directory: Path) -> None:
     """TensorBoard and/or wandb logs of the per-update means over runs, with the config."""
-    from purejaxppo.outputs import tracking
-
     if command.tensorboard:
         tracking.write_tensorboard(result.metrics, directory / "tensorboard")
     if command.wandb:
@@ -125,8 +125,6 @@ def _track(command: TrainCommand, result: Any, directory: Path) -> None:
 
 
 def run_train(command: TrainCommand, directory: Path | None = None) -> int:
-    from purejaxppo.search.train import train
-
     options = _train_options(command)
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id, command.num_seeds)
@@ -143,11 +141,9 @@ def run_train(command: TrainCommand, directory: Path | None = None) -> int:
 
 
 def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
-    from purejaxppo.search.space import sample_settings
-    from purejaxppo.search.sweep import sweep
-
     space = parse_space(command.space)
-    settings = sample_settings(command.config, space, command.mode, command.num_samples)
+    with _as_flags(command):
+        settings = sample_settings(command.config, space, command.mode, command.num_samples)
     options = _train_options(command)
     resuming = directory is not None
     runs = len(settings) * command.num_seeds
@@ -171,9 +167,6 @@ def run_sweep(command: SweepCommand, directory: Path | None = None) -> int:
 
 
 def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
-    from purejaxppo.search.checks import check_pbt_arguments
-    from purejaxppo.search.pbt import pbt
-
     space = parse_space(command.space)
     options = {
         "population": command.population, "space": space, "interval": command.interval,
@@ -205,9 +198,6 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
 
 
 def run_es(command: ESCommand, directory: Path | None = None) -> int:
-    from purejaxppo.search.checks import check_es_arguments
-    from purejaxppo.search.es import es
-
     space = parse_space(command.space)
     options = {
         "space": space, "population": command.population, "generations": command.generations,

@@ -5,19 +5,21 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import jax
+import numpy as np
+
 from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, check_positive_int
+from purejaxppo.cli.bench import run_table
 from purejaxppo.cli.options import BenchCommand, EnvsCommand, EvalCommand
+from purejaxppo.core.evaluation import evaluate, render_gif
+from purejaxppo.core.presets import PRESETS
 from purejaxppo.envs.ids import SUITES, check_env_id
+from purejaxppo.envs.registry import describe_env_id, registered_env_ids
 from purejaxppo.outputs import rundirs
+from purejaxppo.search.stats import mean_interval
 
 
 def run_eval(command: EvalCommand) -> int:
-    import jax
-    import numpy as np
-
-    from purejaxppo.core.evaluation import evaluate, render_gif
-    from purejaxppo.search.stats import mean_interval
-
     check_positive_int("--num-episodes", command.num_episodes, 10)
     if command.gif is not None:
         rundirs.check_output_file("--gif", command.gif)
@@ -58,9 +60,6 @@ def run_eval(command: EvalCommand) -> int:
 
 def finite_runs(params: Any) -> Any:
     """[runs] bool: every parameter of the run is finite (a diverged run's are not)."""
-    import jax
-    import numpy as np
-
     leaves = [
         np.isfinite(np.asarray(x)).reshape(x.shape[0], -1).all(1) for x in jax.tree.leaves(params)
     ]
@@ -79,9 +78,6 @@ def _diverged_status(diverged: int, runs: int) -> int:
 
 
 def run_envs(command: EnvsCommand) -> int:
-    from purejaxppo.core.presets import PRESETS
-    from purejaxppo.envs.registry import describe_env_id, registered_env_ids
-
     print(f"{'environment':28s} {'actions':16s} {'observation':14s} preset")
     for env_id in registered_env_ids():
         try:
@@ -107,8 +103,6 @@ def run_envs(command: EnvsCommand) -> int:
 
 
 def run_bench(command: BenchCommand) -> int:
-    from purejaxppo.cli.bench import run_table
-
     for seeds in command.seeds:
         check_positive_int("--seeds", seeds, 64)
     check_positive_int("--total-timesteps", command.total_timesteps, 500_000)

@@ -240,11 +240,11 @@ REFUSED_UP_FRONT = {
     "a field twice in one space": (["sweep", "--space", "gamma=0.9", "gamma=0.99"], "given twice"),
     "num-samples in grid mode": (
         ["sweep", "--space", "gamma=0.9,0.99", "--num-samples", "3"],
-        "num_samples=3",
+        "--num-samples=3",
     ),
     "a probability above 1": (
         ["pbt", "--interval", "2", "--resample-probability", "2"],
-        "resample_probability=2",
+        "--resample-probability=2",
     ),
     "overlapping PBT sets": (
         ["pbt", "--interval", "2", "--population", "3", "--fraction", "0.5"],
