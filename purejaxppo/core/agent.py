@@ -13,7 +13,7 @@ minibatches are whole env sequences, replayed from the state that entered the ro
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import distrax
 import jax
@@ -28,7 +28,7 @@ from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, unroll
 class RecurrentCarry:
     """The GRU state of each env and whether its next step begins an episode."""
 
-    hidden: jax.Array  # [N, H]
+    hidden: Any  # [N, H] (a network of yours: its carry, any pytree with leading axis N)
     start: jax.Array  # [N] bool
 
 
@@ -52,6 +52,13 @@ class FeedForward:
 
     def initial_memory(self, num_envs: int) -> None:
         return None
+
+    def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
+        """The sampling noise of every step of a rollout at once (`sampling_noise`)."""
+        return self.network.sampling_noise(key, shape)
+
+    def sample(self, policy: distrax.Distribution, noise: jax.Array) -> jax.Array:
+        return self.network.sample_with_noise(policy, noise)
 
     def act(
         self, params: Any, memory: None, obs: jax.Array
@@ -113,6 +120,13 @@ class Recurrent:
             hidden=self.network.initial_hidden((num_envs,)), start=jnp.ones((num_envs,), bool)
         )
 
+    def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
+        """The sampling noise of every step of a rollout at once (`sampling_noise`)."""
+        return self.network.sampling_noise(key, shape)
+
+    def sample(self, policy: distrax.Distribution, noise: jax.Array) -> jax.Array:
+        return self.network.sample_with_noise(policy, noise)
+
     def act(
         self, params: Any, memory: RecurrentCarry, obs: jax.Array
     ) -> tuple[distrax.Distribution, RecurrentCarry, dict[str, jax.Array]]:
@@ -168,7 +182,24 @@ class Recurrent:
         return self.network.apply(params, hidden, batch.obs, method=RecurrentActorCritic.heads)
 
 
-Agent = FeedForward | Recurrent
+class Agent(Protocol):
+    """What every stage asks of a network (`FeedForward`, `Recurrent`, and `custom`'s two for
+    a network of yours). Memory is None for a feed-forward network, a `RecurrentCarry` else."""
+
+    network: Any
+    sequences: bool  # the batch is [T, N] env sequences and minibatches are whole sequences
+
+    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any: ...
+    def initial_memory(self, num_envs: int) -> Any: ...
+    def noise(self, key: jax.Array, shape: tuple[int, int]) -> Any: ...
+    def sample(self, policy: distrax.Distribution, noise: Any) -> jax.Array: ...
+    def act(self, params: Any, memory: Any, obs: jax.Array) -> tuple[Any, Any, dict]: ...
+    def after_step(self, memory: Any, done: jax.Array) -> Any: ...
+    def rollout_start(self, memory: Any) -> dict[str, Any]: ...
+    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]: ...
+    def batch(self, traj: Any, values: Any, advantages: Any, targets: Any) -> Batch: ...
+    def take(self, batch: Batch, index: jax.Array) -> Batch: ...
+    def evaluate(self, params: Any, batch: Batch) -> tuple[Any, jax.Array]: ...
 
 
 def agent_for(network: ActorCritic | RecurrentActorCritic) -> Agent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import distrax
@@ -9,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from purejaxppo.base.errors import ConfigError
 from purejaxppo.core.drift import drift_objective_terms
 from purejaxppo.core.hparams import HyperParams
 
@@ -82,6 +84,40 @@ def value_loss(
     return jnp.mean(value_loss_terms(value, old_value, target, clip_eps, clip))
 
 
+# An objective of yours: (log r [...], advantages [...], the traced hyperparameters) -> the
+# surrogate per sample, to maximise. The loss adds our value loss and entropy bonus.
+Objective = Callable[[jax.Array, jax.Array, HyperParams], jax.Array]
+
+
+def clip_objective(log_ratio: jax.Array, advantage: jax.Array, hparams: HyperParams) -> jax.Array:
+    """PPO's clipped surrogate as an `Objective`: min(r A, clip(r, 1 - eps, 1 + eps) A)."""
+    return -clipped_surrogate_terms(jnp.exp(log_ratio), advantage, hparams.clip_eps)
+
+
+def drift_objective(log_ratio: jax.Array, advantage: jax.Array, hparams: HyperParams) -> jax.Array:
+    """The learned drift as an `Objective`: r A - drift(r, A; phi), phi = `hparams.drift`."""
+    return -drift_objective_terms(hparams.drift, log_ratio, advantage)
+
+
+def check_objective(objective: Objective, hparams: HyperParams, batch: int = 4) -> None:
+    """Raise ConfigError unless `objective` maps [batch] samples to [batch] floats."""
+    samples = jnp.zeros((batch,), jnp.float32)
+    name = getattr(objective, "__qualname__", repr(objective))
+    try:
+        out = jax.eval_shape(objective, samples, samples, hparams)
+    except Exception as error:
+        raise ConfigError(
+            f"objective={name}: could not run on log-ratios and advantages of shape ({batch},) "
+            f"({type(error).__name__}: {error}). Fix: f(log_ratio, advantages, hparams) -> "
+            "the surrogate per sample."
+        ) from error
+    if getattr(out, "shape", None) != (batch,) or not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ConfigError(
+            f"objective={name}: returned {out!r} for {batch} samples. Fix: return the surrogate "
+            f"per sample, float [{batch}] (the loss takes minus its mean)."
+        )
+
+
 def normalize_advantage(advantage: jax.Array) -> jax.Array:
     return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
 
@@ -93,15 +129,20 @@ def ppo_loss(
     hparams: HyperParams,
     norm_adv: bool,
     clip_vloss: bool,
+    objective: Objective | None = None,
 ) -> tuple[jax.Array, LossInfo]:
-    """policy_loss + vf_coef * value_loss - ent_coef * entropy, and its diagnostics."""
+    """policy_loss + vf_coef * value_loss - ent_coef * entropy, and its diagnostics. The policy
+    loss is minus the mean of `objective` (by default the config's: `clip_objective`, or
+    `drift_objective` when hparams carry a drift)."""
     policy, value = agent.evaluate(params, batch)
     log_prob = policy.log_prob(batch.action)
     log_ratio = log_prob - batch.log_prob
     ratio = jnp.exp(log_ratio)
     advantage = normalize_advantage(batch.advantage) if norm_adv else batch.advantage
 
-    if hparams.drift is None:
+    if objective is not None:
+        policy_terms = -objective(log_ratio, advantage, hparams)
+    elif hparams.drift is None:  # written out (not clip_objective) so that r is computed once
         policy_terms = clipped_surrogate_terms(ratio, advantage, hparams.clip_eps)
     else:
         policy_terms = drift_objective_terms(hparams.drift, log_ratio, advantage)

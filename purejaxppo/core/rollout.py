@@ -200,7 +200,7 @@ class EnvLoop:
         noise, env_keys = inputs
         obs = self.normalized(state.obs, state.obs_stats)
         policy, memory, kept = self.agent.act(params, state.recurrent, obs)
-        action = self.agent.network.sample_with_noise(policy, noise)
+        action = self.agent.sample(policy, noise)
         log_prob = policy.log_prob(action)
         out = self.env_step(env_keys, state.env_state, action)
         obs_stats = state.obs_stats
@@ -238,7 +238,7 @@ class EnvLoop:
         config = self.config
         started = self.agent.rollout_start(state.recurrent)
         noise_key, env_key = jax.random.split(key)
-        noise = self.agent.network.sampling_noise(noise_key, (config.num_steps, config.num_envs))
+        noise = self.agent.noise(noise_key, (config.num_steps, config.num_envs))
         (state, summary), transitions = jax.lax.scan(
             functools.partial(self.step, params, gamma),
             (state, _empty_summary()),

@@ -21,11 +21,12 @@ from purejaxppo.base.errors import ConfigError, as_key
 from purejaxppo.base.prng import reproduces_default, to_threefry, to_unrolled
 from purejaxppo.core.agent import Agent, agent_for
 from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.custom import custom_agent
 from purejaxppo.core.fit import check_fits
 from purejaxppo.core.gae import compute_gae
 from purejaxppo.core.hparams import HyperParams
-from purejaxppo.core.loss import Batch, LossInfo
-from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, make_network
+from purejaxppo.core.loss import Batch, LossInfo, Objective, check_objective
+from purejaxppo.core.networks import make_network
 from purejaxppo.core.normalization import RunningMeanStd
 from purejaxppo.core.rollout import (
     EnvLoopState,
@@ -85,7 +86,7 @@ class TrainFunctions:
     env: Any
     env_params: Any
     spec: EnvSpec
-    network: ActorCritic | RecurrentActorCritic  # the flax module
+    network: Any  # the flax module (built in, or yours)
     agent: Agent  # the interface the stages use (`agent`)
     init_params: Callable[[jax.Array], Any]
     init: Callable[[jax.Array], TrainState]
@@ -160,27 +161,41 @@ def environment(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any,
     return env, env_params, spec
 
 
+def agent_of(config: PPOConfig, spec: EnvSpec, network: Any = None) -> Agent:
+    """The interface to the config's built-in network, or to `network` of yours (its outputs
+    checked against the env)."""
+    if network is None:
+        return agent_for(make_network(config, spec))
+    return custom_agent(network, spec, config)
+
+
 def abstract_params(
-    config: PPOConfig, env: Any = None, env_params: Any = None
+    config: PPOConfig, env: Any = None, env_params: Any = None, network: Any = None
 ) -> tuple[Any, EnvSpec]:
     """The shapes of one run's parameters (`jax.ShapeDtypeStruct` leaves) and its env's spec,
     checked as `make_train` checks them, without building the train functions."""
     env, env_params, spec = environment(config, env, env_params)
-    agent = agent_for(make_network(config, spec))
+    agent = agent_of(config, spec, network)
     init = functools.partial(agent.init, obs_shape=spec.obs_shape)
     return jax.eval_shape(init, jax.random.key(0)), spec
 
 
 def make_train_functions(
-    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
+    config: PPOConfig,
+    env: Any = None,
+    env_params: Any = None,
+    tuning: Tuning | None = None,
+    network: Any = None,
+    objective: Objective | None = None,
 ) -> TrainFunctions:
     """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
     env, env_params, spec = environment(config, env, env_params)
     tuning = tuning or Tuning.for_backend()
-    network = make_network(config, spec)
-    agent = agent_for(network)
+    agent = agent_of(config, spec, network)
+    if objective is not None:
+        check_objective(objective, config.hparams)
     env_reset, rollout = make_env_loop(config, env, env_params, agent, spec)
-    update = make_update(config, agent, tuning.flat_optimizer)
+    update = make_update(config, agent, tuning.flat_optimizer, objective)
     num_steps, num_envs = config.num_steps, config.num_envs
 
     # Orthogonal init runs a LAPACK QR. Batched by vmap, XLA:CPU's QR kernel waits on its own
@@ -234,13 +249,18 @@ def make_train_functions(
         return to_threefry(new_state), metrics
 
     return TrainFunctions(
-        config, env, env_params, spec, network, agent, init_params, init, rollout, make_batch,
+        config, env, env_params, spec, agent.network, agent, init_params, init, rollout, make_batch,
         update, step,
     )  # fmt: skip
 
 
 def make_train(
-    config: PPOConfig, env: Any = None, env_params: Any = None, tuning: Tuning | None = None
+    config: PPOConfig,
+    env: Any = None,
+    env_params: Any = None,
+    tuning: Tuning | None = None,
+    network: Any = None,
+    objective: Objective | None = None,
 ) -> Callable[[jax.Array, HyperParams], TrainResult]:
     """A pure function `train(key, hparams) -> TrainResult` running the whole of `config`.
 
@@ -248,9 +268,11 @@ def make_train(
     vmapped over keys (seeds) and/or over `hparams` (a sweep) without recompiling per value.
     Every entry of `TrainResult.metrics` has shape [config.num_updates] (per run). `tuning`
     (speed choices that do not change what is learned) defaults to the best measured for the
-    default backend.
+    default backend. `network`: a flax Module of yours instead of the config's (see
+    `core.custom`); `objective`: `f(log_ratio, advantages, hparams)` -> the surrogate per sample
+    to maximise, instead of the config's (`loss.clip_objective` is PPO's).
     """
-    functions = make_train_functions(config, env, env_params, tuning)
+    functions = make_train_functions(config, env, env_params, tuning, network, objective)
 
     def train(key: jax.Array, hparams: HyperParams) -> TrainResult:
         state = functions.init(key)

@@ -21,7 +21,7 @@ from jax.flatten_util import ravel_pytree
 from purejaxppo.core.agent import Agent
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams
-from purejaxppo.core.loss import Batch, LossInfo, ppo_loss
+from purejaxppo.core.loss import Batch, LossInfo, Objective, ppo_loss
 
 ADAM_EPS = 1e-5
 INFO_TREE = jax.tree.structure(LossInfo(*[0.0] * 6))  # a LossInfo with its grad_norm set
@@ -79,7 +79,9 @@ UpdateFn = Callable[
 ]
 
 
-def make_update(config: PPOConfig, agent: Agent, flat_optimizer: bool) -> UpdateFn:
+def make_update(
+    config: PPOConfig, agent: Agent, flat_optimizer: bool, objective: Objective | None = None
+) -> UpdateFn:
     """Returns `update(params, opt_state, batch, hparams, key)`; `hparams` are those of this
     update (schedules applied: `schedules.at_update`).
 
@@ -108,7 +110,7 @@ def make_update(config: PPOConfig, agent: Agent, flat_optimizer: bool) -> Update
         def loss(carried_params: Any, minibatch: Batch):
             return ppo_loss(
                 unravel(carried_params), agent, minibatch, hparams, config.norm_adv,
-                config.clip_vloss,
+                config.clip_vloss, objective,
             )  # fmt: skip
 
         grad_fn = jax.grad(loss, has_aux=True)

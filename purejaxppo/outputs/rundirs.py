@@ -208,12 +208,13 @@ def save_final(directory: Path, params: Any, obs_stats: Any) -> None:
     checkpointer.close()
 
 
-def load_final(directory: Path) -> tuple[PPOConfig, Any, RunningMeanStd]:
-    """The config, params and obs statistics of every run of a finished run directory."""
+def load_final(directory: Path, network: Any = None) -> tuple[PPOConfig, Any, RunningMeanStd]:
+    """The config, params and obs statistics of every run of a finished run directory
+    (`network`: the network of yours it was trained with, passed again)."""
     config = PPOConfig(**read_json(directory / "config.json"))
     summary = read_json(directory / "summary.json")
     runs = int(summary.get("num_runs", summary.get("population", 0)))
-    params, spec = abstract_params(config)
+    params, spec = abstract_params(config, network=network)
     stats = jax.eval_shape(lambda: RunningMeanStd.create(spec.obs_shape))
     like = jax.tree.map(
         lambda x: np.zeros((runs, *x.shape), x.dtype), {"params": params, "obs_stats": stats}

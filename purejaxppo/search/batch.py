@@ -33,6 +33,7 @@ class RunBatch:
     root: jax.Array
     training: BatchedTraining
     tracker: TrainingProgress | None
+    hooks: dict[str, str] = dataclasses.field(default_factory=dict)  # yours, for the fingerprint
 
     def init(self, inputs: dict[str, Any]) -> TrainState:
         """Every run started from its key data `inputs["key"]` [R, W]."""
@@ -58,7 +59,7 @@ class RunBatch:
             finish=finish,
             segment_units=units,
             independent=independent,
-            fingerprint={"config": self.config.to_dict(), **fingerprint},
+            fingerprint={"config": self.config.to_dict(), **self.hooks, **fingerprint},
             progress=self.tracker or Progress(),
             in_parts=in_parts,
         )
@@ -74,8 +75,11 @@ def build(
     env: Any = None,
     env_params: Any = None,
     generations: int | None = None,
+    network: Any = None,
+    objective: Any = None,
 ) -> RunBatch:
-    """A batch of `num_runs` runs of `config` (on `env` when given, as for `make_train`).
+    """A batch of `num_runs` runs of `config` (on `env`, with `network` and `objective` when
+    given, as for `make_train`).
 
     The engine counts units: updates, or with `generations` (ES) whole trainings from scratch,
     each of `config.num_updates` updates; the progress bar is sized for that many. `label` follows
@@ -89,6 +93,17 @@ def build(
     tracker = tracker_for(
         progress, num_runs, env_steps, config.batch_size, description, updates_per_unit=per_unit
     )
-    functions = make_train_functions(config, env, env_params)
+    functions = make_train_functions(config, env, env_params, network=network, objective=objective)
     training = BatchedTraining(functions, tracker, progress_every, jax.random.key_impl(root))
-    return RunBatch(config=config, root=root, training=training, tracker=tracker)
+    return RunBatch(config, root, training, tracker, hooks_fingerprint(network, objective))
+
+
+def hooks_fingerprint(network: Any, objective: Any) -> dict[str, str]:
+    """What identifies a network or objective of yours in a checkpoint (nothing for ours, so
+    that fingerprints of runs without hooks are as before)."""
+    found = {}
+    if network is not None:
+        found["network"] = repr(network)
+    if objective is not None:
+        found["objective"] = getattr(objective, "__qualname__", repr(objective))
+    return found

@@ -1,0 +1,256 @@
+"""Your own network, through the same interface as the built-in ones (`agent`).
+
+A feed-forward network is a `flax.linen.Module` with `__call__(obs) -> (distribution, value)`:
+obs [B, *obs_shape] (normalised when `normalize_obs`), a `distrax.Distribution` over B actions
+and values [B] (purejaxrl's convention). A recurrent one says so by its signature,
+`__call__(carry, obs, reset) -> (carry, distribution, value)` with `reset` [B] bool (the step
+begins an episode: the network starts from a fresh carry there), and has
+`initialize_carry(batch_size) -> carry` (any pytree with leading axis batch_size). The rollout
+stores the carry and the update replays whole env sequences from it, as for the built-in GRU.
+
+Actions are drawn with the distribution's own `sample`, one key per step; `make_train` checks the
+network's outputs against the environment before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.base.errors import ConfigError
+from purejaxppo.core.agent import RecurrentCarry
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.loss import Batch
+from purejaxppo.envs.registry import EnvSpec
+
+
+def _flat(x: jax.Array, axes: int) -> jax.Array:
+    """Merge the leading `axes` axes into one."""
+    return x.reshape((-1, *x.shape[axes:]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Replayed:
+    """What the loss reads of the policy replayed over whole sequences: the log-probabilities
+    of the batch's actions and the entropies, [T, B] (distributions cannot leave a scan)."""
+
+    log_probs: jax.Array
+    entropies: jax.Array
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        return self.log_probs
+
+    def entropy(self) -> jax.Array:
+        return self.entropies
+
+
+class _Sampling:
+    """Actions by the distribution's own sampler: one key per rollout step."""
+
+    def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
+        return jax.random.split(key, shape[0])
+
+    def sample(self, policy: distrax.Distribution, key: jax.Array) -> jax.Array:
+        return policy.sample(seed=key)
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomFeedForward(_Sampling):
+    """A network of yours: `__call__(obs) -> (distribution, value)`."""
+
+    network: nn.Module
+    sequences: ClassVar[bool] = False
+
+    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
+        return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
+
+    def initial_memory(self, num_envs: int) -> None:
+        return None
+
+    def act(self, params: Any, memory: None, obs: jax.Array):
+        policy, _ = self.network.apply(params, obs)
+        return policy, None, {}
+
+    def after_step(self, memory: None, done: jax.Array) -> None:
+        return None
+
+    def rollout_start(self, memory: None) -> dict[str, jax.Array]:
+        return {}
+
+    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
+        both = jnp.stack([traj.obs, traj.next_obs])  # [2, T, N, ...]
+        _, value = self.network.apply(params, _flat(both, 3))
+        value = value.reshape(both.shape[:3])
+        return value[0], value[1]
+
+    def batch(self, traj: Any, values, advantages, targets) -> Batch:
+        return Batch(
+            obs=_flat(traj.obs, 2),
+            action=_flat(traj.action, 2),
+            log_prob=_flat(traj.log_prob, 2),
+            value=_flat(values, 2),
+            advantage=_flat(advantages, 2),
+            target=_flat(targets, 2),
+        )
+
+    def take(self, batch: Batch, index: jax.Array) -> Batch:
+        return jax.tree.map(lambda x: x[index], batch)
+
+    def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
+        return self.network.apply(params, batch.obs)
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomRecurrent(_Sampling):
+    """A recurrent network of yours: `__call__(carry, obs, reset) -> (carry, distribution,
+    value)` and `initialize_carry(batch_size)`."""
+
+    network: nn.Module
+    sequences: ClassVar[bool] = True
+
+    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
+        obs = jnp.zeros((1, *obs_shape), jnp.float32)
+        carry = self.network.initialize_carry(1)
+        return self.network.init(key, carry, obs, jnp.ones((1,), bool))
+
+    def initial_memory(self, num_envs: int) -> RecurrentCarry:
+        carry = self.network.initialize_carry(num_envs)
+        return RecurrentCarry(hidden=carry, start=jnp.ones((num_envs,), bool))
+
+    def act(self, params: Any, memory: RecurrentCarry, obs: jax.Array):
+        carry, policy, value = self.network.apply(params, memory.hidden, obs, memory.start)
+        kept = {"start": memory.start, "hidden": carry, "value": value}
+        return policy, memory.replace(hidden=carry), kept
+
+    def after_step(self, memory: RecurrentCarry, done: jax.Array) -> RecurrentCarry:
+        return RecurrentCarry(hidden=memory.hidden, start=done)
+
+    def rollout_start(self, memory: RecurrentCarry) -> dict[str, Any]:
+        return {"initial_hidden": memory.hidden}
+
+    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
+        """Collection-time values, and V(s'_t) from the carry after step t on the true next
+        observation, for all [T, N] steps as one batch."""
+        shape = traj.done.shape
+        hidden = jax.tree.map(lambda x: _flat(x, 2), traj.hidden)
+        reset = jnp.zeros((shape[0] * shape[1],), bool)
+        _, _, next_values = self.network.apply(params, hidden, _flat(traj.next_obs, 2), reset)
+        return traj.value, next_values.reshape(shape)
+
+    def batch(self, traj: Any, values, advantages, targets) -> Batch:
+        return Batch(
+            obs=traj.obs,
+            action=traj.action,
+            log_prob=traj.log_prob,
+            value=values,
+            advantage=advantages,
+            target=targets,
+            start=traj.start,
+            initial_hidden=traj.initial_hidden,
+        )
+
+    def take(self, batch: Batch, index: jax.Array) -> Batch:
+        hidden = jax.tree.map(lambda x: x[index], batch.initial_hidden)
+        sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
+        return sequences.replace(initial_hidden=hidden)
+
+    def evaluate(self, params: Any, batch: Batch) -> tuple[Replayed, jax.Array]:
+        """The network replayed over the sequences from the carry that entered the rollout."""
+
+        def step(carry: Any, inputs: tuple[jax.Array, ...]):
+            obs, start, action = inputs
+            carry, policy, value = self.network.apply(params, carry, obs, start)
+            return carry, (policy.log_prob(action), policy.entropy(), value)
+
+        inputs = (batch.obs, batch.start, batch.action)
+        _, (log_probs, entropies, values) = jax.lax.scan(step, batch.initial_hidden, inputs)
+        return Replayed(log_probs, entropies), values
+
+
+def is_recurrent(network: nn.Module) -> bool:
+    """A network is recurrent when it can make a carry (`initialize_carry`)."""
+    return callable(getattr(network, "initialize_carry", None))
+
+
+def custom_agent(network: nn.Module, spec: EnvSpec, config: PPOConfig) -> Any:
+    """The interface to a network of yours, after checking its outputs against the env."""
+    if not isinstance(network, nn.Module):
+        raise ConfigError(
+            f"network={network!r}: not a flax.linen.Module. Fix: pass an instance of a Module "
+            "whose __call__(obs) returns (distrax distribution, value[batch])."
+        )
+    if is_recurrent(network) and config.num_envs % config.num_minibatches:
+        raise ConfigError(
+            f"PPOConfig.num_minibatches={config.num_minibatches}: must divide num_envs="
+            f"{config.num_envs} with a recurrent network (minibatches are whole env sequences). "
+            "Fix: e.g. num_minibatches=1 or a num_envs it divides."
+        )
+    agent = CustomRecurrent(network) if is_recurrent(network) else CustomFeedForward(network)
+    check_outputs(agent, spec)
+    return agent
+
+
+def check_outputs(agent: Any, spec: EnvSpec, batch: int = 2) -> None:
+    """Raise ConfigError unless the network gives a distribution over the env's actions and one
+    value per observation (shapes only: nothing runs)."""
+    name = type(agent.network).__name__
+
+    def fail(problem: str, fix: str) -> ConfigError:
+        return ConfigError(f"network={name}: {problem}. Fix: {fix}.")
+
+    def outputs(key: jax.Array) -> tuple[Any, Any]:
+        params = agent.init(key, spec.obs_shape)
+        obs = jnp.zeros((batch, *spec.obs_shape), jnp.float32)
+        policy, _, _ = agent.act(params, agent.initial_memory(batch), obs)
+        if not isinstance(policy, distrax.Distribution):
+            raise fail(
+                f"returned {type(policy).__name__} as the policy",
+                "return a distrax Distribution (e.g. distrax.Categorical(logits=...)) and values",
+            )
+        categories.append(getattr(policy, "num_categories", spec.num_actions))
+        action = policy.sample(seed=key)
+        _, value = agent.evaluate(params, _probe_batch(agent, obs, action))
+        return action, value
+
+    categories: list[int] = []  # a Categorical's size, read while the shapes are traced
+
+    try:
+        action, value = jax.eval_shape(outputs, jax.random.key(0))
+    except ConfigError:
+        raise
+    except Exception as error:  # a shape or type error inside the user's module
+        raise fail(f"could not run on observations of shape {spec.obs_shape} ({error})",
+                   "make __call__ take [batch, *obs_shape] observations") from error  # fmt: skip
+    wanted = (batch,) if spec.discrete else (batch, spec.num_actions)
+    if action.shape != wanted:
+        raise fail(
+            f"samples actions of shape {action.shape[1:]} for {spec.name}, whose "
+            f"{'Discrete' if spec.discrete else 'Box'} actions need {wanted[1:]}",
+            "a Categorical over num_actions logits (Discrete) or a distribution over "
+            "num_actions dimensions (Box)",
+        )
+    if spec.discrete and categories[0] != spec.num_actions:
+        raise fail(
+            f"chooses among {categories[0]} actions, and {spec.name} has {spec.num_actions}",
+            f"a Categorical over {spec.num_actions} logits",
+        )
+    if spec.discrete and not np.issubdtype(action.dtype, np.integer):
+        raise fail(f"samples {action.dtype} actions for a Discrete space", "use a Categorical")
+    if value.shape[-1:] != (batch,) or value.ndim > 2:
+        raise fail(f"returns values of shape {value.shape}", "return one value per observation")
+
+
+def _probe_batch(agent: Any, obs: jax.Array, action: jax.Array) -> Batch:
+    """A batch of the samples `obs`, `action` (one step of a sequence for a recurrent one)."""
+    zeros = jnp.zeros(obs.shape[:1], jnp.float32)
+    batch = Batch(obs, action, zeros, zeros, zeros, zeros)
+    if not agent.sequences:
+        return batch
+    sequence = jax.tree.map(lambda x: x[None], batch.replace(start=jnp.ones(zeros.shape, bool)))
+    return sequence.replace(initial_hidden=agent.initial_memory(obs.shape[0]).hidden)
