@@ -87,13 +87,15 @@ def evaluate(
     env: Any = None,
     env_params: Any = None,
     network: Any = None,
+    randomize: Any = None,
 ) -> EvalResult:
     """Run `num_episodes` whole episodes with the policy `params`, vmapped over episodes.
 
     `params` (and `obs_stats`, needed when config.normalize_obs) may carry a leading runs axis,
     as in `RunResult.params`; results then have shape [runs, num_episodes]. Deterministic
     evaluation takes the policy's mode (argmax, or the Gaussian mean clipped to the bounds).
-    `network`: the network of yours the policy was trained with (pass it again).
+    `network`: the network of yours the policy was trained with (pass it again); `randomize`:
+    evaluate under parameters drawn at every episode's reset (as in training).
     """
     check_positive_int("num_episodes", num_episodes, 10)
     if obs_stats is None and config.normalize_obs:
@@ -102,7 +104,7 @@ def evaluate(
             "policy was trained on normalised ones. Fix: pass the run's obs_stats (RunResult."
             "obs_stats, or load_final(run_dir))."
         )
-    functions = make_train_functions(config, env, env_params, network=network)
+    functions = make_train_functions(config, env, env_params, network=network, randomize=randomize)
     if obs_stats is None:
         obs_stats = RunningMeanStd.create(functions.spec.obs_shape)
     key = as_key(key)

@@ -38,6 +38,7 @@ from purejaxppo.core.rollout import (
 from purejaxppo.core.schedules import at_update
 from purejaxppo.core.tuning import Tuning
 from purejaxppo.core.update import UpdateFn, init_optimizer_state, make_update
+from purejaxppo.envs.randomize import Randomize, randomized
 from purejaxppo.envs.registry import EnvSpec, describe_env, make_env
 
 METRIC_NAMES = (
@@ -143,14 +144,19 @@ def update_metrics(
     }
 
 
-def environment(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any, EnvSpec]:
+def environment(
+    config: PPOConfig, env: Any, env_params: Any, randomize: Randomize | None = None
+) -> tuple[Any, Any, EnvSpec]:
     """`env` and `env_params` (the config's own env and its default parameters where None) and
-    their spec, checked against `config`."""
+    their spec, checked against `config`; with `randomize`, the env whose parameters are drawn
+    from `env_params` at every reset (`envs.randomize`)."""
     if env is None:
         env, default_params = make_env(config.env_id)
     else:
         default_params = env.default_params
     env_params = default_params if env_params is None else env_params
+    if randomize is not None:
+        env = randomized(env, randomize, env_params)
     spec = describe_env(env, env_params)
     check_fits(config, spec)
     if config.env_steps >= 2**31:
@@ -187,9 +193,10 @@ def make_train_functions(
     tuning: Tuning | None = None,
     network: Any = None,
     objective: Objective | None = None,
+    randomize: Randomize | None = None,
 ) -> TrainFunctions:
     """Build `init(key)` and `step(state, hparams)` for `config` (see `make_train`)."""
-    env, env_params, spec = environment(config, env, env_params)
+    env, env_params, spec = environment(config, env, env_params, randomize)
     tuning = tuning or Tuning.for_backend()
     agent = agent_of(config, spec, network)
     if objective is not None:
@@ -261,6 +268,7 @@ def make_train(
     tuning: Tuning | None = None,
     network: Any = None,
     objective: Objective | None = None,
+    randomize: Randomize | None = None,
 ) -> Callable[[jax.Array, HyperParams], TrainResult]:
     """A pure function `train(key, hparams) -> TrainResult` running the whole of `config`.
 
@@ -270,9 +278,11 @@ def make_train(
     (speed choices that do not change what is learned) defaults to the best measured for the
     default backend. `network`: a flax Module of yours instead of the config's (see
     `core.custom`); `objective`: `f(log_ratio, advantages, hparams)` -> the surrogate per sample
-    to maximise, instead of the config's (`loss.clip_objective` is PPO's).
+    to maximise, instead of the config's (`loss.clip_objective` is PPO's); `randomize`:
+    `f(key, env_params) -> env_params`, drawn per env at every episode's reset (domain
+    randomisation, `envs.randomize`).
     """
-    functions = make_train_functions(config, env, env_params, tuning, network, objective)
+    functions = make_train_functions(config, env, env_params, tuning, network, objective, randomize)
 
     def train(key: jax.Array, hparams: HyperParams) -> TrainResult:
         state = functions.init(key)

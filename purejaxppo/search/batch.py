@@ -77,9 +77,10 @@ def build(
     generations: int | None = None,
     network: Any = None,
     objective: Any = None,
+    randomize: Any = None,
 ) -> RunBatch:
-    """A batch of `num_runs` runs of `config` (on `env`, with `network` and `objective` when
-    given, as for `make_train`).
+    """A batch of `num_runs` runs of `config` (on `env`, with `network`, `objective` and
+    `randomize` when given, as for `make_train`).
 
     The engine counts units: updates, or with `generations` (ES) whole trainings from scratch,
     each of `config.num_updates` updates; the progress bar is sized for that many. `label` follows

@@ -223,6 +223,7 @@ def es(
     progress_every: int = DEFAULT_PROGRESS_EVERY,
     network: Any = None,
     objective: Any = None,
+    randomize: Any = None,
 ) -> ESResult:
     """Search the `space` (field -> `Range`) with an evosax strategy; one compile.
 
@@ -235,8 +236,8 @@ def es(
     where a checkpoint is saved every `checkpoint_every` segments and a second call with the same
     arguments resumes). When population x num_seeds runs do not fit in memory together (or
     exceed `max_runs_per_chunk`), each generation trains them in groups one after another.
-    `network` and `objective`: yours instead of the config's (as for `make_train`); an objective
-    reads the traced hyperparameters, so the ones it reads are searchable.
+    `network`, `objective` and `randomize`: yours (as for `make_train`); an objective reads the
+    traced hyperparameters, so the ones it reads are searchable.
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-2)})
     encoding, (algorithm, params), fitness, fitness_name = check_es_arguments(
@@ -248,7 +249,7 @@ def es(
     units = segment_lengths(generations, min(segment_generations, generations))
     runs = population * num_seeds
     batch = build(config, key, runs, progress, progress_every, "ES", generations=generations,
-                  network=network, objective=objective)  # fmt: skip
+                  network=network, objective=objective, randomize=randomize)  # fmt: skip
     search = _Search(batch, encoding, algorithm, params, fitness, population, num_seeds,
                      generations, units)  # fmt: skip
     fingerprint = {

@@ -235,6 +235,7 @@ def pbt(
     progress_every: int = DEFAULT_PROGRESS_EVERY,
     network: Any = None,
     objective: Any = None,
+    randomize: Any = None,
 ) -> PBTResult:
     """Train a population with PBT; one compile, sharded over `devices` (default: all).
 
@@ -243,14 +244,13 @@ def pbt(
     them. `interval` is in updates; the num_updates % interval updates left over run as a last,
     shorter generation. With `checkpoint_dir`, the population is saved every `checkpoint_every`
     generations and on Ctrl-C or SIGTERM, and a second call with the same arguments resumes it
-    bit-identically. `network` and `objective`: yours instead of the config's (as for
-    `make_train`).
+    bit-identically. `network`, `objective` and `randomize`: yours (as for `make_train`).
     """
     space = dict(space or {"learning_rate": Range(1e-4, 1e-3)})
     check_pbt_arguments(config, space, population, interval, hparams, fraction, perturb_factors,
                         resample_probability, checkpoint_every, progress_every)  # fmt: skip
     batch = build(config, key, population, progress, progress_every, "PBT",
-                  network=network, objective=objective)  # fmt: skip
+                  network=network, objective=objective, randomize=randomize)  # fmt: skip
     sample_key, init_key, run_key = jax.random.split(batch.root, 3)
     if hparams is None:
         hparams = stack_settings(

@@ -170,6 +170,7 @@ def train(
     env_params: Any = None,
     network: Any = None,
     objective: Any = None,
+    randomize: Any = None,
 ) -> RunResult:
     """Train `num_seeds` seeds of each hyperparameter setting of `config` in one compile.
 
@@ -184,8 +185,7 @@ def train(
     updates (a multiple of the segment; default every segment) and on Ctrl-C or SIGTERM; if the
     directory holds a checkpoint of the same runs, training continues from it and ends
     bit-identical to an uninterrupted run. `env`/`env_params`: any gymnax `Environment` instead
-    of `config.env_id`; `network` and `objective`: yours instead of the config's (as for
-    `make_train`).
+    of `config.env_id`; `network`, `objective` and `randomize`: yours (as for `make_train`).
     """
     units, every = check_train_arguments(
         config, num_seeds, max_runs_per_chunk, progress_every, checkpoint_dir, segment_updates,
@@ -194,7 +194,7 @@ def train(
     settings = settings_of(config, hparams)
     num_runs = num_seeds * settings.learning_rate.shape[0]
     batch = build(config, key, num_runs, progress, progress_every, "", env, env_params,
-                  network=network, objective=objective)  # fmt: skip
+                  network=network, objective=objective, randomize=randomize)  # fmt: skip
     seed = np.tile(np.arange(num_seeds), num_runs // num_seeds)
     setting = np.repeat(np.arange(num_runs // num_seeds), num_seeds)
     run_keys = jax.random.split(batch.root, num_seeds)[seed]
