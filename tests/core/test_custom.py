@@ -112,15 +112,17 @@ def test_a_checkpoint_of_one_network_does_not_resume_another(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_network_of_yours_on_two_devices_equals_one_device():
+def test_every_hook_on_two_devices_equals_one_device():
     code = """
-    import json, numpy as np, purejaxppo
+    import json, jax, numpy as np, purejaxppo
+    from purejaxppo.core.loss import clip_objective
     from tests.custom_networks import SmallMLP
+    from tests.envs.test_randomize import pole_length
     from tests.tiny import tiny_config
     config = tiny_config(6)
-    import jax
-    two = purejaxppo.train(config, num_seeds=4, network=SmallMLP())
-    one = purejaxppo.train(config, num_seeds=4, network=SmallMLP(), devices=jax.devices()[:1])
+    hooks = {"network": SmallMLP(), "objective": clip_objective, "randomize": pole_length}
+    two = purejaxppo.train(config, num_seeds=4, **hooks)
+    one = purejaxppo.train(config, num_seeds=4, devices=jax.devices()[:1], **hooks)
     same = np.array_equal(one.metrics["policy_loss"], two.metrics["policy_loss"])
     print(json.dumps({"devices": list(two.devices), "same": bool(same)}))
     """
