@@ -40,31 +40,10 @@ def forget(memory: Any, replaced: jax.Array) -> Any:
     return memory.replace(start=memory.start | replaced[:, None])
 
 
-@dataclasses.dataclass(frozen=True)
-class FeedForward:
-    """An `ActorCritic` (MLP or CNN): no memory; the critic runs after the rollout."""
+class Rows:
+    """A feed-forward network's memory (none) and batch: flat rows, minibatches of rows."""
 
-    network: ActorCritic
-    sequences: ClassVar[bool] = False  # the batch is flat rows, minibatches of rows
-
-    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
-        return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
-
-    def initial_memory(self, num_envs: int) -> None:
-        return None
-
-    def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
-        """The sampling noise of every step of a rollout at once (`sampling_noise`)."""
-        return self.network.sampling_noise(key, shape)
-
-    def sample(self, policy: distrax.Distribution, noise: jax.Array) -> jax.Array:
-        return self.network.sample_with_noise(policy, noise)
-
-    def act(
-        self, params: Any, memory: None, obs: jax.Array
-    ) -> tuple[distrax.Distribution, None, dict[str, jax.Array]]:
-        """The policy at obs [N, ...]; the memory after the step; what the batch keeps of it."""
-        return self.network.apply(params, obs, method=ActorCritic.actor), None, {}
+    sequences: ClassVar[bool] = False
 
     def after_step(self, memory: None, done: jax.Array) -> None:
         return None
@@ -72,13 +51,6 @@ class FeedForward:
     def rollout_start(self, memory: None) -> dict[str, jax.Array]:
         """What the batch keeps of the memory that entered the rollout."""
         return {}
-
-    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
-        """V(s_t) and V(s'_t) [T, N] of the true next observations: one critic pass on both."""
-        both = self.network.apply(
-            params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
-        )
-        return both[0], both[1]
 
     def batch(self, traj: Any, values, advantages, targets) -> Batch:
         """The rollout as flat rows [T * N, ...]."""
@@ -99,17 +71,83 @@ class FeedForward:
         """The minibatch of rows `index`."""
         return jax.tree.map(lambda x: x[index], batch)
 
+
+class Sequences:
+    """A recurrent network's memory between steps (`RecurrentCarry`: its state and the episode
+    starts) and batch: [T, N] env sequences, minibatches of whole sequences replayed from the
+    memory that entered the rollout."""
+
+    sequences: ClassVar[bool] = True
+
+    def after_step(self, memory: RecurrentCarry, done: jax.Array) -> RecurrentCarry:
+        return RecurrentCarry(hidden=memory.hidden, start=done)
+
+    def rollout_start(self, memory: RecurrentCarry) -> dict[str, jax.Array]:
+        return {"initial_hidden": memory.hidden}
+
+    def batch(self, traj: Any, values, advantages, targets) -> Batch:
+        """The rollout kept as sequences [T, N, ...] with what replays the GRU over them."""
+        return Batch(
+            obs=traj.obs,
+            action=traj.action,
+            log_prob=traj.log_prob,
+            value=values,
+            advantage=advantages,
+            target=targets,
+            start=traj.start,
+            initial_hidden=traj.initial_hidden,
+        )
+
+    def take(self, batch: Batch, index: jax.Array) -> Batch:
+        """The env sequences `index`: axis 1 of the [T, N, ...] leaves, axis 0 of
+        initial_hidden (any pytree)."""
+        hidden = jax.tree.map(lambda x: x[index], batch.initial_hidden)
+        sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
+        return sequences.replace(initial_hidden=hidden)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedForward(Rows):
+    """An `ActorCritic` (MLP or CNN): no memory; the critic runs after the rollout."""
+
+    network: ActorCritic
+
+    def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
+        return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
+
+    def initial_memory(self, num_envs: int) -> None:
+        return None
+
+    def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
+        """The sampling noise of every step of a rollout at once (`sampling_noise`)."""
+        return self.network.sampling_noise(key, shape)
+
+    def sample(self, policy: distrax.Distribution, noise: jax.Array) -> jax.Array:
+        return self.network.sample_with_noise(policy, noise)
+
+    def act(
+        self, params: Any, memory: None, obs: jax.Array
+    ) -> tuple[distrax.Distribution, None, dict[str, jax.Array]]:
+        """The policy at obs [N, ...]; the memory after the step; what the batch keeps of it."""
+        return self.network.apply(params, obs, method=ActorCritic.actor), None, {}
+
+    def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
+        """V(s_t) and V(s'_t) [T, N] of the true next observations: one critic pass on both."""
+        both = self.network.apply(
+            params, jnp.stack([traj.obs, traj.next_obs]), method=ActorCritic.critic
+        )
+        return both[0], both[1]
+
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
         """The current policy and values on a minibatch."""
         return self.network.apply(params, batch.obs)
 
 
 @dataclasses.dataclass(frozen=True)
-class Recurrent:
+class Recurrent(Sequences):
     """A `RecurrentActorCritic`: the GRU state is the memory; minibatches are env sequences."""
 
     network: RecurrentActorCritic
-    sequences: ClassVar[bool] = True
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
         obs = jnp.zeros((1, *obs_shape), jnp.float32)
@@ -137,12 +175,6 @@ class Recurrent:
         kept = {"start": memory.start, "hidden": hidden, "value": value}
         return policy, memory.replace(hidden=hidden), kept
 
-    def after_step(self, memory: RecurrentCarry, done: jax.Array) -> RecurrentCarry:
-        return RecurrentCarry(hidden=memory.hidden, start=done)
-
-    def rollout_start(self, memory: RecurrentCarry) -> dict[str, jax.Array]:
-        return {"initial_hidden": memory.hidden}
-
     def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
         """The values kept at collection, and V(s'_t): the GRU state after step t continued on
         the true next observation (the next step's value when the episode goes on, V(final
@@ -156,26 +188,6 @@ class Recurrent:
         )
         _, next_values = self.network.apply(params, next_hidden, method=RecurrentActorCritic.heads)
         return traj.value, next_values
-
-    def batch(self, traj: Any, values, advantages, targets) -> Batch:
-        """The rollout kept as sequences [T, N, ...] with what replays the GRU over them."""
-        return Batch(
-            obs=traj.obs,
-            action=traj.action,
-            log_prob=traj.log_prob,
-            value=values,
-            advantage=advantages,
-            target=targets,
-            start=traj.start,
-            initial_hidden=traj.initial_hidden,
-        )
-
-    def take(self, batch: Batch, index: jax.Array) -> Batch:
-        """The env sequences `index`: axis 1 of the [T, N, ...] leaves, axis 0 of
-        initial_hidden."""
-        hidden = batch.initial_hidden[index]
-        sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
-        return sequences.replace(initial_hidden=hidden)
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
         hidden = unroll(self.network, params, batch.initial_hidden, batch.obs, batch.start)

@@ -15,7 +15,7 @@ network's outputs against the environment before anything is compiled.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
 import distrax
 import flax.linen as nn
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.base.errors import ConfigError
-from purejaxppo.core.agent import RecurrentCarry
+from purejaxppo.core.agent import RecurrentCarry, Rows, Sequences
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.loss import Batch
 from purejaxppo.envs.registry import EnvSpec
@@ -61,11 +61,10 @@ class _Sampling:
 
 
 @dataclasses.dataclass(frozen=True)
-class CustomFeedForward(_Sampling):
+class CustomFeedForward(_Sampling, Rows):
     """A network of yours: `__call__(obs) -> (distribution, value)`."""
 
     network: nn.Module
-    sequences: ClassVar[bool] = False
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
         return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
@@ -77,42 +76,22 @@ class CustomFeedForward(_Sampling):
         policy, _ = self.network.apply(params, obs)
         return policy, None, {}
 
-    def after_step(self, memory: None, done: jax.Array) -> None:
-        return None
-
-    def rollout_start(self, memory: None) -> dict[str, jax.Array]:
-        return {}
-
     def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
         both = jnp.stack([traj.obs, traj.next_obs])  # [2, T, N, ...]
         _, value = self.network.apply(params, _flat(both, 3))
         value = value.reshape(both.shape[:3])
         return value[0], value[1]
 
-    def batch(self, traj: Any, values, advantages, targets) -> Batch:
-        return Batch(
-            obs=_flat(traj.obs, 2),
-            action=_flat(traj.action, 2),
-            log_prob=_flat(traj.log_prob, 2),
-            value=_flat(values, 2),
-            advantage=_flat(advantages, 2),
-            target=_flat(targets, 2),
-        )
-
-    def take(self, batch: Batch, index: jax.Array) -> Batch:
-        return jax.tree.map(lambda x: x[index], batch)
-
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
         return self.network.apply(params, batch.obs)
 
 
 @dataclasses.dataclass(frozen=True)
-class CustomRecurrent(_Sampling):
+class CustomRecurrent(_Sampling, Sequences):
     """A recurrent network of yours: `__call__(carry, obs, reset) -> (carry, distribution,
     value)` and `initialize_carry(batch_size)`."""
 
     network: nn.Module
-    sequences: ClassVar[bool] = True
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
         obs = jnp.zeros((1, *obs_shape), jnp.float32)
@@ -128,12 +107,6 @@ class CustomRecurrent(_Sampling):
         kept = {"start": memory.start, "hidden": carry, "value": value}
         return policy, memory.replace(hidden=carry), kept
 
-    def after_step(self, memory: RecurrentCarry, done: jax.Array) -> RecurrentCarry:
-        return RecurrentCarry(hidden=memory.hidden, start=done)
-
-    def rollout_start(self, memory: RecurrentCarry) -> dict[str, Any]:
-        return {"initial_hidden": memory.hidden}
-
     def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
         """Collection-time values, and V(s'_t) from the carry after step t on the true next
         observation, for all [T, N] steps as one batch."""
@@ -142,23 +115,6 @@ class CustomRecurrent(_Sampling):
         reset = jnp.zeros((shape[0] * shape[1],), bool)
         _, _, next_values = self.network.apply(params, hidden, _flat(traj.next_obs, 2), reset)
         return traj.value, next_values.reshape(shape)
-
-    def batch(self, traj: Any, values, advantages, targets) -> Batch:
-        return Batch(
-            obs=traj.obs,
-            action=traj.action,
-            log_prob=traj.log_prob,
-            value=values,
-            advantage=advantages,
-            target=targets,
-            start=traj.start,
-            initial_hidden=traj.initial_hidden,
-        )
-
-    def take(self, batch: Batch, index: jax.Array) -> Batch:
-        hidden = jax.tree.map(lambda x: x[index], batch.initial_hidden)
-        sequences = jax.tree.map(lambda x: x[:, index], batch.replace(initial_hidden=None))
-        return sequences.replace(initial_hidden=hidden)
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[Replayed, jax.Array]:
         """The network replayed over the sequences from the carry that entered the rollout."""
