@@ -133,3 +133,28 @@ class BlowsUp(Probe):
         second = state.time >= 1
         obs = jnp.where(second, jnp.nan, 1.0) * jnp.ones((1,), jnp.float32)
         return obs, jnp.where(second, jnp.nan, 1.0), second
+
+
+class PrivilegedReward(Probe):
+    """One-step episodes whose reward is a coin drawn at reset: the observation is a dict whose
+    "state" says nothing and whose "privileged" entry is the coin, so only a critic that sees
+    the privileged entry can predict the return."""
+
+    def observation_space(self, params: Any = None):
+        box = spaces.Box(-1.0, 1.0, (1,))
+        return spaces.Dict({"state": box, "privileged": box})
+
+    def first_obs(self, key: jax.Array) -> jax.Array:
+        return jax.random.bernoulli(key).astype(jnp.float32)[None]
+
+    def reset_env(self, key: jax.Array, params: Any):
+        state = ProbeState(obs=self.first_obs(key), time=0)
+        return self.observe(state.obs), state
+
+    def observe(self, coin: jax.Array) -> dict[str, jax.Array]:
+        return {"state": jnp.zeros((1,), jnp.float32), "privileged": coin}
+
+    def step_env(self, key: jax.Array, state: ProbeState, action: Any, params: Any):
+        reward = state.obs[0]
+        new = ProbeState(obs=jnp.zeros((1,), jnp.float32), time=state.time + 1)
+        return self.observe(new.obs), new, reward, jnp.asarray(True), {}

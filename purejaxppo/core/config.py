@@ -30,6 +30,9 @@ def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
     return config_error(f"PPOConfig.{field}", value, problem, fix)
 
 
+_LATER_FIELDS = ("actor_obs_key", "critic_obs_key")
+
+
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
     """Everything that defines a PPO run. Defaults: CleanRL's CartPole-v1 setting (ppo.py).
@@ -111,6 +114,11 @@ class PPOConfig:
     """Normalise observations by running mean/std (clipped to +-10)."""
     normalize_reward: bool = False
     """Divide rewards by the running std of the discounted return (clipped to +-10)."""
+    actor_obs_key: str | None = None
+    """Dict observations: the entry the actor sees (None: every entry) (static)."""
+    critic_obs_key: str | None = None
+    """Dict observations: the entry the critic sees, e.g. privileged state the actor never sees
+    (None: every entry) (static)."""
 
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
@@ -123,6 +131,7 @@ class PPOConfig:
         self._check_hyperparameters()
         self._check_schedules()
         self._check_networks()
+        self._check_obs_keys()
 
     # ----------------------------------------------------------------------------- derived counts
     @property
@@ -164,7 +173,10 @@ class PPOConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        fields = dataclasses.asdict(self)
+        # Fields added after 0.1 are written only when set, so that the fingerprints of runs
+        # checkpointed before them still match and those runs resume.
+        return {k: v for k, v in fields.items() if k not in _LATER_FIELDS or v is not None}
 
     # ----------------------------------------------------------------------------- validation
     def _check_counts(self) -> None:
@@ -227,6 +239,18 @@ class PPOConfig:
             raise _fail("objective", self.objective, "is not known", "use clip or learned_drift")
         if not is_int(self.drift_hidden) or self.drift_hidden < 1:
             raise _fail("drift_hidden", self.drift_hidden, "must be a positive integer", "use 16")
+
+    def _check_obs_keys(self) -> None:
+        for name in ("actor_obs_key", "critic_obs_key"):
+            key = getattr(self, name)
+            if key is not None and (not isinstance(key, str) or not key):
+                raise _fail(name, key, "must be an entry of the observation dict or None",
+                            "e.g. 'state' or 'privileged_state'")  # fmt: skip
+            if key is not None and self.network != "mlp":
+                raise _fail(
+                    name, key, f"with network={self.network!r} is not supported yet",
+                    "use network='mlp' for an actor and a critic on different entries",
+                )  # fmt: skip
 
     def _check_networks(self) -> None:
         for name in ("actor_hidden", "critic_hidden"):

@@ -141,6 +141,12 @@ def custom_agent(network: nn.Module, spec: EnvSpec, config: PPOConfig) -> Any:
             f"network={network!r}: not a flax.linen.Module. Fix: pass an instance of a Module "
             "whose __call__(obs) returns (distrax distribution, value[batch])."
         )
+    if spec.obs_split:
+        raise ConfigError(
+            f"network={type(network).__name__}: a network of yours with actor_obs_key/"
+            "critic_obs_key is not supported yet. Fix: leave them unset and read the entries "
+            "yourself, or use the built-in MLP."
+        )
     if is_recurrent(network) and config.num_envs % config.num_minibatches:
         raise ConfigError(
             f"PPOConfig.num_minibatches={config.num_minibatches}: must divide num_envs="

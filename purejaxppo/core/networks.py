@@ -176,6 +176,8 @@ class ActorCritic(_ActorCriticBase):
     """Observations [..., *obs_shape] -> (action distribution, batch shape [...]; values [...])."""
 
     conv_channels: tuple[int, ...] = ()  # non-empty: a CNN on [..., H, W, C] observations
+    # > 0: features [..., :obs_split] are the actor's, the rest the critic's (EnvSpec.obs_split)
+    obs_split: int = 0
 
     def setup(self) -> None:
         self._setup_heads(self.conv_channels)
@@ -187,10 +189,15 @@ class ActorCritic(_ActorCriticBase):
 
     def actor(self, obs: jax.Array) -> distrax.Distribution:
         features = self._prepare(obs)  # flat whenever there is a mask (EnvSpec.action_mask)
+        if self.obs_split:
+            features = features[..., : self.obs_split]
         return self.policy(self.masked(self.actor_net(features), features))
 
     def critic(self, obs: jax.Array) -> jax.Array:
-        return self.critic_net(self._prepare(obs))[..., 0]
+        features = self._prepare(obs)
+        if self.obs_split:
+            features = features[..., self.obs_split :]
+        return self.critic_net(features)[..., 0]
 
     def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
         return self.actor(obs), self.critic(obs)
@@ -271,4 +278,4 @@ def make_network(config: PPOConfig, spec: EnvSpec) -> ActorCritic | RecurrentAct
     if config.network == "gru":
         return RecurrentActorCritic(gru_size=config.gru_size, **common)
     conv = config.conv_channels if config.network == "cnn" else ()
-    return ActorCritic(conv_channels=conv, **common)
+    return ActorCritic(conv_channels=conv, obs_split=spec.obs_split, **common)

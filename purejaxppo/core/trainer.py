@@ -38,6 +38,7 @@ from purejaxppo.core.rollout import (
 from purejaxppo.core.schedules import at_update
 from purejaxppo.core.tuning import Tuning
 from purejaxppo.core.update import UpdateFn, init_optimizer_state, make_update
+from purejaxppo.envs.dict_obs import split_observations
 from purejaxppo.envs.randomize import Randomize, randomized
 from purejaxppo.envs.registry import EnvSpec, describe_env, make_env
 
@@ -155,6 +156,7 @@ def environment(
     else:
         default_params = env.default_params
     env_params = default_params if env_params is None else env_params
+    env = split_observations(env, env_params, config.actor_obs_key, config.critic_obs_key)
     if randomize is not None:
         env = randomized(env, randomize, env_params)
     spec = describe_env(env, env_params)

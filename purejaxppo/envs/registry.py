@@ -32,6 +32,9 @@ class EnvSpec:
     # True: the last num_actions entries of the (1-D) observation are the legal actions (1 = legal)
     # and the policy masks the others; an env says so with an `action_mask_in_obs` attribute.
     action_mask: bool = False
+    # > 0: the flat observation is [actor part | critic part] and the critic's starts here (a
+    # critic that sees privileged state: `dict_obs`); 0: actor and critic see all of it.
+    obs_split: int = 0
 
     @property
     def obs_size(self) -> int:
@@ -65,6 +68,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     name = getattr(env, "name", type(env).__name__)
     categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
     masked = bool(getattr(env, "action_mask_in_obs", False))
+    split = int(getattr(env, "obs_split", 0))
     if masked and not (isinstance(action_space, spaces.Discrete) and len(obs_shape) == 1):
         raise ValueError(
             f"environment {name}: an action mask in the observation needs Discrete actions and "
@@ -73,7 +77,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     if isinstance(action_space, spaces.Discrete):
         return EnvSpec(
             name, obs_shape, discrete=True, num_actions=int(action_space.n),
-            obs_categories=categories, action_mask=masked,
+            obs_categories=categories, action_mask=masked, obs_split=split,
         )  # fmt: skip
     if isinstance(action_space, spaces.Box):
         shape = tuple(int(d) for d in action_space.shape)
@@ -85,7 +89,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
         size = int(np.prod(shape, dtype=np.int64))
         low = np.broadcast_to(np.asarray(action_space.low, np.float32), (size,)).copy()
         high = np.broadcast_to(np.asarray(action_space.high, np.float32), (size,)).copy()
-        return EnvSpec(name, obs_shape, False, size, shape, low, high, categories)
+        return EnvSpec(name, obs_shape, False, size, shape, low, high, categories, obs_split=split)
     raise ValueError(
         f"environment {name}: action space {action_space!r} is neither Discrete nor Box. "
         "Fix: wrap the environment so that it exposes one of them."
