@@ -127,3 +127,15 @@ def test_every_hook_on_two_devices_equals_one_device():
     print(json.dumps({"devices": list(two.devices), "same": bool(same)}))
     """
     assert on_two_devices(code)["same"]
+
+
+def test_every_search_takes_the_hooks():
+    from tests.envs.test_randomize import pole_length
+
+    hooks = {"network": SmallMLP(), "objective": clip_objective, "randomize": pole_length}
+    grid = purejaxppo.sweep(TINY, {"learning_rate": [1e-3, 3e-4]}, num_seeds=1, **hooks)
+    assert len(grid.configs) == 2 and "Dense_0" in grid.result.params["params"]
+    population = purejaxppo.pbt(TINY, population=2, interval=3, fraction=0.5, **hooks)
+    assert population.fitness.shape == (2, 2)
+    recurrent = purejaxppo.pbt(MEMORY, population=2, interval=2, fraction=0.5, network=SmallGRU())
+    assert np.isfinite(recurrent.metrics["policy_loss"]).all()
