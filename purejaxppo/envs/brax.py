@@ -16,6 +16,7 @@ generalized, positional, spring, mjx, e.g. `brax:hopper` or `brax:inverted_pendu
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from typing import Any
 
@@ -37,6 +38,10 @@ class BraxState(environment.EnvState):
 @struct.dataclass
 class BraxParams(environment.EnvParams):
     max_steps_in_episode: int = 1000
+    # The Brax `System` simulated (None: the env's own). Domain randomisation replaces it per
+    # episode, e.g. `params.replace(sys=params.sys.tree_replace({"gravity": ...}))` (the
+    # field a pipeline reads: generalized, positional and spring read `sys.gravity`).
+    sys: Any = None
 
 
 def _import_brax_envs():
@@ -89,15 +94,24 @@ class BraxEnvironment(environment.Environment[BraxState, BraxParams]):
 
     @property
     def default_params(self) -> BraxParams:
-        return BraxParams()
+        return BraxParams(sys=self._env.sys)
+
+    def _simulating(self, params: BraxParams) -> Any:
+        """The Brax env simulating `params.sys` (a shallow copy: Brax reads `self.sys`, as its
+        own domain-randomisation wrapper relies on)."""
+        if params.sys is None:
+            return self._env
+        env = copy.copy(self._env)
+        env.sys = params.sys
+        return env
 
     def reset_env(self, key: jax.Array, params: BraxParams) -> tuple[jax.Array, BraxState]:
-        inner = self._env.reset(key)
+        inner = self._simulating(params).reset(key)
         return inner.obs, BraxState(time=jnp.zeros((), jnp.int32), inner=inner)
 
     def step_env(self, key: jax.Array, state: BraxState, action: jax.Array, params: BraxParams):
         del key  # Brax's dynamics are deterministic given the state
-        inner = self._env.step(state.inner, action)
+        inner = self._simulating(params).step(state.inner, action)
         terminated = inner.done > 0.5
         new_state = BraxState(time=state.time + 1, inner=inner)
         return inner.obs, new_state, inner.reward, terminated, {}

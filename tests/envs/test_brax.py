@@ -86,3 +86,28 @@ def test_inverted_pendulum_learns():
     first = np.nanmean(result.metrics["episode_return"][:, :5])
     assert first < 50.0  # a random policy drops the pole within a few steps
     assert np.mean(result.final_returns) >= 200.0, result.final_returns  # the limit is 1000
+
+
+def strong_or_weak_gravity(key, params):
+    g = jnp.where(jax.random.bernoulli(key), -12.0, -2.0)
+    return params.replace(sys=params.sys.tree_replace({"gravity": jnp.array([0.0, 0.0, g])}))
+
+
+def test_the_brax_system_is_randomised_per_episode_and_simulated():
+    env = BraxEnvironment("inverted_pendulum", "positional")
+    params = env.default_params
+    weak = params.replace(sys=params.sys.tree_replace({"gravity": jnp.array([0.0, 0.0, -2.0])}))
+    key = jax.random.key(0)
+
+    @jax.jit
+    def angle_after(params):  # the same start and actions under two gravities
+        _, state = env.reset_env(key, params)
+        for _ in range(40):
+            obs, state, _, _, _ = env.step_env(key, state, jnp.zeros((1,)), params)
+        return obs[1]
+
+    assert abs(float(angle_after(params)) - float(angle_after(weak))) > 1e-4
+    config = PPOConfig(env_id="brax:inverted_pendulum-positional", num_envs=4, num_steps=16,
+                       total_timesteps=4 * 16 * 2, num_minibatches=2)  # fmt: skip
+    runs = purejaxppo.train(config, num_seeds=1, randomize=strong_or_weak_gravity)
+    assert np.isfinite(runs.metrics["policy_loss"]).all()
