@@ -61,3 +61,24 @@ def test_unset_keys_leave_the_saved_config_as_before():
     assert "actor_obs_key" not in PPOConfig().to_dict()
     assert CONFIG.to_dict()["critic_obs_key"] == "privileged"
     assert PPOConfig(**CONFIG.to_dict()) == CONFIG
+
+
+@pytest.mark.slow
+def test_a_privileged_critic_on_two_devices_equals_one_device_and_resumes(tmp_path):
+    from tests.processes import on_two_devices
+
+    code = """
+    import json, jax, numpy as np, purejaxppo
+    from tests import probes
+    from tests.core.test_privileged import CONFIG
+    options = {"num_seeds": 4, "env": probes.PrivilegedReward()}
+    two = purejaxppo.train(CONFIG, **options)
+    one = purejaxppo.train(CONFIG, devices=jax.devices()[:1], **options)
+    same = np.array_equal(one.metrics["value_loss"], two.metrics["value_loss"])
+    print(json.dumps({"devices": list(two.devices), "same": bool(same)}))
+    """
+    assert on_two_devices(code)["same"]
+    options = {"num_seeds": 2, "env": probes.PrivilegedReward(), "checkpoint_dir": tmp_path,
+               "segment_updates": 10}  # fmt: skip
+    first, again = purejaxppo.train(CONFIG, **options), purejaxppo.train(CONFIG, **options)
+    np.testing.assert_array_equal(first.metrics["value_loss"], again.metrics["value_loss"])
