@@ -56,3 +56,17 @@ class ReturnsLogits(nn.Module):
     @nn.compact
     def __call__(self, obs):
         return nn.Dense(2)(obs), nn.Dense(1)(obs)[..., 0]
+
+
+class SplitMLP(nn.Module):
+    """An asymmetric actor-critic of one's own: the actor reads obs[..., :obs_split] only."""
+
+    actions: int = 2
+    obs_split: int = 0  # set by make_train from actor_obs_key / critic_obs_key
+
+    @nn.compact
+    def __call__(self, obs):
+        actor, critic = obs[..., : self.obs_split], obs[..., self.obs_split :]
+        logits = nn.Dense(self.actions)(nn.tanh(nn.Dense(32)(actor)))
+        value = nn.Dense(1)(nn.tanh(nn.Dense(32)(critic)))[..., 0]
+        return distrax.Categorical(logits=logits), value

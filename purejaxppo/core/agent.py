@@ -186,7 +186,11 @@ class Recurrent(Sequences):
             jnp.zeros(traj.done.shape, bool),
             method=RecurrentActorCritic.step,
         )
-        _, next_values = self.network.apply(params, next_hidden, method=RecurrentActorCritic.heads)
+        # A privileged critic reads the next observation's critic part too.
+        seen = (traj.next_obs,) if self.network.obs_split else ()
+        _, next_values = self.network.apply(
+            params, next_hidden, *seen, method=RecurrentActorCritic.heads
+        )
         return traj.value, next_values
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:

@@ -115,10 +115,11 @@ class PPOConfig:
     normalize_reward: bool = False
     """Divide rewards by the running std of the discounted return (clipped to +-10)."""
     actor_obs_key: str | None = None
-    """Dict observations: the entry the actor sees (None: every entry) (static)."""
+    """Dict observations: the entry the actor sees (None: every entry) (static). With `gru`, the
+    GRU reads the actor's entry and the critic head reads the GRU state and its own entry."""
     critic_obs_key: str | None = None
     """Dict observations: the entry the critic sees, e.g. privileged state the actor never sees
-    (None: every entry) (static)."""
+    (None: every entry) (static). Not with `cnn`."""
 
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
@@ -246,10 +247,11 @@ class PPOConfig:
             if key is not None and (not isinstance(key, str) or not key):
                 raise _fail(name, key, "must be an entry of the observation dict or None",
                             "e.g. 'state' or 'privileged_state'")  # fmt: skip
-            if key is not None and self.network != "mlp":
+            if key is not None and self.network == "cnn":
                 raise _fail(
-                    name, key, f"with network={self.network!r} is not supported yet",
-                    "use network='mlp' for an actor and a critic on different entries",
+                    name, key, "with network='cnn' is not supported: the CNN reads one image "
+                    "[H, W, C], and the entries of a dict observation are read as one vector",
+                    "use network='mlp' or 'gru', or a network of yours",
                 )  # fmt: skip
 
     def _check_networks(self) -> None:

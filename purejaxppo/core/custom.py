@@ -10,6 +10,10 @@ stores the carry and the update replays whole env sequences from it, as for the 
 
 Actions are drawn with the distribution's own `sample`, one key per step; `make_train` checks the
 network's outputs against the environment before anything is compiled.
+
+With `actor_obs_key`/`critic_obs_key` (a privileged critic) the observation is [actor entry |
+critic entry]: a network of yours declares a field `obs_split: int = 0`, which is set to where
+the critic's part starts, and keeps the actor to obs[..., :obs_split] itself.
 """
 
 from __future__ import annotations
@@ -134,6 +138,20 @@ def is_recurrent(network: nn.Module) -> bool:
     return callable(getattr(network, "initialize_carry", None))
 
 
+def with_split(network: nn.Module, split: int) -> nn.Module:
+    """`network` told where the critic's part of the observation starts (actor_obs_key /
+    critic_obs_key): its field `obs_split` is set, so it can read obs[..., :obs_split] as the
+    actor's entry and obs[..., obs_split:] as the critic's."""
+    if "obs_split" not in {field.name for field in dataclasses.fields(network)}:
+        raise ConfigError(
+            f"network={type(network).__name__}: with actor_obs_key/critic_obs_key set, the "
+            "observation is [actor entry | critic entry] and your network needs to know where "
+            "the critic's part starts. Fix: give the Module a field `obs_split: int = 0`; it is "
+            "set for you, and obs[..., :self.obs_split] is the actor's entry."
+        )
+    return network.clone(obs_split=split)
+
+
 def custom_agent(network: nn.Module, spec: EnvSpec, config: PPOConfig) -> Any:
     """The interface to a network of yours, after checking its outputs against the env."""
     if not isinstance(network, nn.Module):
@@ -142,11 +160,7 @@ def custom_agent(network: nn.Module, spec: EnvSpec, config: PPOConfig) -> Any:
             "whose __call__(obs) returns (distrax distribution, value[batch])."
         )
     if spec.obs_split:
-        raise ConfigError(
-            f"network={type(network).__name__}: a network of yours with actor_obs_key/"
-            "critic_obs_key is not supported yet. Fix: leave them unset and read the entries "
-            "yourself, or use the built-in MLP."
-        )
+        network = with_split(network, spec.obs_split)
     if is_recurrent(network) and config.num_envs % config.num_minibatches:
         raise ConfigError(
             f"PPOConfig.num_minibatches={config.num_minibatches}: must divide num_envs="

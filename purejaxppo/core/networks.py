@@ -112,6 +112,8 @@ class _ActorCriticBase(nn.Module):
     activation: str = "tanh"
     log_std_init: float = 0.0
     state_dependent_std: bool = False
+    # > 0: features [..., :obs_split] are the actor's, the rest the critic's (EnvSpec.obs_split)
+    obs_split: int = 0
 
     def _setup_heads(self, conv_channels: tuple[int, ...] = ()) -> None:
         """The actor MLP (logits, means, or means and raw stds), the critic MLP, and the
@@ -176,8 +178,6 @@ class ActorCritic(_ActorCriticBase):
     """Observations [..., *obs_shape] -> (action distribution, batch shape [...]; values [...])."""
 
     conv_channels: tuple[int, ...] = ()  # non-empty: a CNN on [..., H, W, C] observations
-    # > 0: features [..., :obs_split] are the actor's, the rest the critic's (EnvSpec.obs_split)
-    obs_split: int = 0
 
     def setup(self) -> None:
         self._setup_heads(self.conv_channels)
@@ -207,8 +207,11 @@ class RecurrentActorCritic(_ActorCriticBase):
     """Embedding -> GRU -> separate actor and critic MLP heads.
 
     The GRU state is reset to zeros before a step whose `start` flag is set (the first step of an
-    episode). Time is not a module axis: callers scan `step` over time (see `unroll`), so the same
-    parameters serve the rollout (one step at a time) and the update (whole sequences).
+    episode). With `obs_split` (a privileged critic) the GRU reads the actor's part only and the
+    critic head reads the GRU state and the critic's part of the current observation, so the
+    actor's memory never sees privileged state. Time is not a module axis: callers scan `step`
+    over time (see `unroll`), so the same parameters serve the rollout (one step at a time) and
+    the update (whole sequences).
     """
 
     gru_size: int = 128
@@ -229,6 +232,8 @@ class RecurrentActorCritic(_ActorCriticBase):
     def step(self, hidden: jax.Array, obs: jax.Array, start: jax.Array) -> jax.Array:
         """hidden [..., H], obs [..., *obs_shape], start [...] bool -> the new hidden [..., H]."""
         x = flat_features(obs, self.obs_shape, self.obs_categories)
+        if self.obs_split:
+            x = x[..., : self.obs_split]
         x = ACTIVATIONS[self.activation](self.embed(x))
         hidden = jnp.where(start[..., None], 0.0, hidden)
         hidden, _ = self.cell(hidden, x)
@@ -238,16 +243,20 @@ class RecurrentActorCritic(_ActorCriticBase):
         self, hidden: jax.Array, obs: jax.Array | None = None
     ) -> tuple[distrax.Distribution, jax.Array]:
         """hidden [..., H] -> (action distribution over [...], values [...]); `obs` [...,
-        *obs_shape], the observation the GRU just read, gives the action mask (if any)."""
-        masks = self.action_mask and obs is not None
-        features = flat_features(obs, self.obs_shape, self.obs_categories) if masks else None
+        *obs_shape], the observation the GRU just read, gives the action mask (if any) and the
+        critic's part (with `obs_split`: then it is needed)."""
+        read = (self.action_mask or self.obs_split) and obs is not None
+        features = flat_features(obs, self.obs_shape, self.obs_categories) if read else None
         out = self.masked(self.actor_net(hidden), features)
-        return self.policy(out), self.critic_net(hidden)[..., 0]
+        critic_in = hidden
+        if self.obs_split:
+            critic_in = jnp.concatenate([hidden, features[..., self.obs_split :]], axis=-1)
+        return self.policy(out), self.critic_net(critic_in)[..., 0]
 
     def __call__(self, hidden: jax.Array, obs: jax.Array, start: jax.Array):
         """One step (used to create the parameters): (new hidden, policy, value)."""
         hidden = self.step(hidden, obs, start)
-        return (hidden, *self.heads(hidden))
+        return (hidden, *self.heads(hidden, obs))
 
 
 def unroll(
@@ -274,8 +283,9 @@ def make_network(config: PPOConfig, spec: EnvSpec) -> ActorCritic | RecurrentAct
         "activation": config.activation,
         "log_std_init": config.log_std_init,
         "state_dependent_std": config.state_dependent_std,
+        "obs_split": spec.obs_split,
     }
     if config.network == "gru":
         return RecurrentActorCritic(gru_size=config.gru_size, **common)
     conv = config.conv_channels if config.network == "cnn" else ()
-    return ActorCritic(conv_channels=conv, obs_split=spec.obs_split, **common)
+    return ActorCritic(conv_channels=conv, **common)

@@ -44,11 +44,28 @@ PRESETS = load_presets()
 
 
 def preset(name: str, **overrides: Any) -> PPOConfig:
-    """The `PPOConfig` of preset `name` (an env id), with `overrides` applied on top."""
+    """The `PPOConfig` of preset `name` (an env id), with `overrides` applied on top.
+
+    A MuJoCo Playground locomotion or manipulation task without an entry of its own gets the
+    PPO settings Playground publishes for it (`envs.playground.published_config`), its
+    privileged critic's observation keys included; they need the playground extra."""
     name = canonical_env_id(name)
+    published = _playground_published(name)
+    if published is not None:
+        return PPOConfig(**{**published, **overrides})
     if name not in PRESETS:
         raise ConfigError(
             f"preset={name!r}: no such preset. Fix: use one of {', '.join(PRESETS)}, "
-            "or build a PPOConfig directly."
+            "a MuJoCo Playground locomotion or manipulation task (playground:NAME), or build "
+            "a PPOConfig directly."
         )
     return PPOConfig(**{**PRESETS[name].config, **overrides})
+
+
+def _playground_published(name: str) -> dict[str, Any] | None:
+    prefix, _, task = name.partition(":")
+    if prefix != "playground" or name in PRESETS:
+        return None
+    from purejaxppo.envs.playground import published_config  # needs the extra: on demand
+
+    return published_config(task)

@@ -40,6 +40,8 @@ class _Falls:
         self._env = env
 
     def __getattr__(self, name):
+        if name == "_env":  # not set yet: a copy being made
+            raise AttributeError(name)
         return getattr(self._env, name)
 
     def step(self, state, action):
@@ -86,3 +88,77 @@ def test_ppo_learns_to_balance():
     first = float(np.nanmean(result.metrics["episode_return"][:, :6]))
     assert first < 150.0, first  # a random policy's, over 200 steps of reward in [0, 1]
     assert np.all(result.final_returns > 190.0), result.final_returns
+
+
+class _Privileged:
+    """The real cart-pole with a locomotion task's dict observation: "state" as before and
+    "privileged_state" the simulator's positions and velocities (needs no Menagerie robot)."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name):
+        if name == "_env":  # not set yet: a copy being made
+            raise AttributeError(name)
+        return getattr(self._env, name)
+
+    @property
+    def observation_size(self):
+        return {"state": (self._env.observation_size,), "privileged_state": (4,)}
+
+    def observe(self, state):
+        privileged = jnp.concatenate([state.data.qpos, state.data.qvel])
+        return state.replace(obs={"state": state.obs, "privileged_state": privileged})
+
+    def reset(self, key):
+        return self.observe(self._env.reset(key))
+
+    def step(self, state, action):
+        return self.observe(self._env.step(state.replace(obs=state.obs["state"]), action))
+
+
+def test_dict_observations_give_a_privileged_critic_by_playgrounds_own_settings():
+    from purejaxppo.core.trainer import make_train_functions
+
+    settings = purejaxppo.preset("playground:Go1JoystickFlatTerrain")
+    assert (settings.actor_obs_key, settings.critic_obs_key) == ("state", "privileged_state")
+    assert settings.actor_hidden == (512, 256, 128) and settings.gamma == 0.97
+    assert purejaxppo.preset("playground:PandaPickCube").critic_obs_key == "state"
+    env = PlaygroundEnvironment("CartpoleBalance", episode_length=16)
+    env._env = _Privileged(env._env)
+    space = env.observation_space(env.default_params)
+    assert set(space.spaces) == {"state", "privileged_state"}
+    config = settings.replace(env_id="playground:CartpoleBalance", num_envs=4, num_steps=8,
+                              total_timesteps=4 * 8 * 3, num_minibatches=2,
+                              actor_hidden=(16,), critic_hidden=(16,))  # fmt: skip
+    functions = make_train_functions(config, env=env)
+    assert functions.spec.obs_shape == (9,) and functions.spec.obs_split == 5
+    result = purejaxppo.train(config, num_seeds=2, env=env)
+    assert np.all(np.isfinite(result.metrics["value_loss"]))
+    with pytest.raises(ConfigError, match="no such entry"):
+        make_train_functions(config.replace(critic_obs_key="privileged"), env=env)
+
+
+def heavy_or_light_pole(key, params):
+    scale = jnp.where(jax.random.bernoulli(key), 4.0, 0.25)
+    return params.replace(model=params.model.replace(body_mass=params.model.body_mass * scale))
+
+
+def test_the_mjx_model_is_randomised_per_episode_and_simulated():
+    env = PlaygroundEnvironment("CartpoleBalance", episode_length=40)
+    params = env.default_params
+    light = params.replace(model=params.model.replace(body_mass=params.model.body_mass * 0.25))
+    key = jax.random.key(0)
+
+    @jax.jit
+    def after(params):  # the same start and pushes under two pole masses
+        _, state = env.reset_env(key, params)
+        for _ in range(20):
+            obs, state, _, _, _ = env.step_env(key, state, jnp.ones((1,)), params)
+        return obs
+
+    assert float(jnp.abs(after(params) - after(light)).max()) > 1e-3
+    config = PPOConfig(env_id="playground:CartpoleBalance", num_envs=4, num_steps=16,
+                       total_timesteps=4 * 16 * 2, num_minibatches=2)  # fmt: skip
+    runs = purejaxppo.train(config, num_seeds=1, env=env, randomize=heavy_or_light_pole)
+    assert np.isfinite(runs.metrics["policy_loss"]).all()
