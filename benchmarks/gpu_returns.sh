@@ -7,6 +7,11 @@
 #                     CNN (against purejaxrl's ~40): 4 rows x at most 120 s
 #   PART=minatar-mlp  the same three games as MLPs: 3 rows x at most 120 s
 #   PART=brax         brax:hopper and brax:ant (5e6 steps, 16 seeds): 2 rows x at most 240 s
+#   PART=minatar-rest Breakout and SpaceInvaders as their presets are: with PART=minatar's
+#                     three, the MinAtar aggregate row of BENCHMARKS.md:
+#                     python benchmarks/aggregate_returns.py $OUT/row-*.json --envs \
+#                       Asterix-MinAtar Breakout-MinAtar Freeway-MinAtar Seaquest-MinAtar \
+#                       SpaceInvaders-MinAtar
 #
 # Prepare .whl as gpu_check.sh's header says; PART=brax also needs the brax extra's wheels
 # (brax, mujoco, mujoco-mjx, trimesh, jaxopt, ml-collections, tensorboardX, flask, flask-cors,
@@ -37,7 +42,7 @@ row() {  # row NAME ENV_ID [FIELD=VALUE ...]: one returns row in its own process
     || echo "   (did not finish within ${LIMIT}s or failed; see $log)" | tee -a "$log"
   grep '^| [A-Za-z]' "$OUT/row-$name.md" 2>/dev/null | grep -v '^| environment' \
     | tee -a "$OUT/returns-$PART.md"
-  rm -f "$OUT/row-$name.md" "$OUT/row-$name.json"
+  rm -f "$OUT/row-$name.md"  # the .json stays: its per-run returns feed aggregate_returns.py
 }
 
 case "$PART" in
@@ -48,10 +53,14 @@ case "$PART" in
   minatar-mlp)
     for game in Asterix Freeway Seaquest; do row "$game-mlp" "$game-MinAtar" network=mlp; done
     ;;
+  minatar-rest)
+    row breakout Breakout-MinAtar
+    row spaceinvaders SpaceInvaders-MinAtar
+    ;;
   brax)
     row hopper brax:hopper
     row ant brax:ant
     ;;
-  *) echo "PART=$PART: use minatar, minatar-mlp or brax" >&2; exit 2 ;;
+  *) echo "PART=$PART: use minatar, minatar-rest, minatar-mlp or brax" >&2; exit 2 ;;
 esac
 echo "rows: $OUT/returns-$PART.md" | tee -a "$log"

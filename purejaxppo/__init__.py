@@ -45,6 +45,7 @@ _EXPORTS = {
     "EvalResult": "purejaxppo.core.evaluation",
     "evaluate": "purejaxppo.core.evaluation",
     "load_final": "purejaxppo.outputs.rundirs",
+    "report": "purejaxppo.outputs.report",
     "ESResult": "purejaxppo.search.es",
     "es": "purejaxppo.search.es",
     "Free": "purejaxppo.search.space",
@@ -73,6 +74,7 @@ __all__ = [
     "mean_interval",
     "pbt",
     "preset",
+    "report",
     "sweep",
     "train",
     "use_cpu_cores",
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
     from purejaxppo.core.trainer import TrainResult, TrainState, make_train, make_train_functions
     from purejaxppo.core.tuning import Tuning
     from purejaxppo.engine.devices import use_cpu_cores
+    from purejaxppo.outputs.report import report
     from purejaxppo.outputs.rundirs import load_final
     from purejaxppo.search.es import ESResult, es
     from purejaxppo.search.pbt import PBTResult, pbt

@@ -20,7 +20,7 @@ from purejaxppo.base.errors import ConfigError
 from purejaxppo.cli.options import COMMANDS, RunOptions, SweepCommand
 from purejaxppo.envs.ids import canonical_env_id
 
-USAGE = """usage: purejaxppo {train,sweep,pbt,es,eval,envs,resume,bench} [--help] [OPTIONS]
+USAGE = """usage: purejaxppo {train,sweep,pbt,es,eval,envs,resume,bench,report} [--help] [OPTIONS]
 
   train    train many seeds of one config in one compiled call; writes a run directory
   sweep    train a grid or random sample of hyperparameters, all in one compiled call
@@ -30,6 +30,7 @@ USAGE = """usage: purejaxppo {train,sweep,pbt,es,eval,envs,resume,bench} [--help
   envs     list the environments, their spaces and presets
   resume   continue an interrupted train, sweep, pbt or es from its last checkpoint
   bench    training throughput against the rollout's own speed, for 1 .. N seeds
+  report   aggregate run directories over environments with rliable (IQM, profiles, P(X > Y))
 
 `purejaxppo COMMAND --help` lists every option (`--env` is short for `--env-id`); `--debug`
 prints the libraries' own log output (otherwise kept in RUN_DIR/debug.log)."""
@@ -96,6 +97,7 @@ def runner(name: str) -> Callable[[Any], int]:
         "train": commands.run_train, "sweep": commands.run_sweep, "pbt": commands.run_pbt,
         "es": commands.run_es, "resume": commands.run_resume, "eval": inspection.run_eval,
         "envs": inspection.run_envs, "bench": inspection.run_bench,
+        "report": inspection.run_report,
     }[name]  # fmt: skip
 
 

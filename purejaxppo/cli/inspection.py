@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -10,7 +11,7 @@ import numpy as np
 
 from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, check_positive_int
 from purejaxppo.cli.bench import run_table
-from purejaxppo.cli.options import BenchCommand, EnvsCommand, EvalCommand
+from purejaxppo.cli.options import BenchCommand, EnvsCommand, EvalCommand, ReportCommand
 from purejaxppo.core.evaluation import evaluate, render_gif
 from purejaxppo.core.presets import PRESETS
 from purejaxppo.envs.ids import SUITES, check_env_id
@@ -111,4 +112,41 @@ def run_bench(command: BenchCommand) -> int:
         rundirs.check_output_file("--out", command.out)
     table = run_table(command.env_id, list(command.seeds), command.total_timesteps, command.out)
     print(table, file=sys.stdout)
+    return 0
+
+
+def report_sources(sources: tuple[str, ...]) -> dict[str, list[Path]]:
+    """GROUP=DIR and DIR arguments as group -> directories (a bare DIR: its parent's name),
+    every directory checked before any work."""
+    groups: dict[str, list[Path]] = {}
+    for source in sources:
+        group, _, path = source.rpartition("=") if "=" in source else ("", "", source)
+        directory = Path(path)
+        if not (directory / "run.json").is_file():
+            raise ConfigError(
+                f"report {source}: {directory} is not a run directory (no run.json). Fix: give "
+                "directories written by train, sweep, pbt or es (e.g. runs/*)."
+            )
+        groups.setdefault(group or directory.resolve().parent.name, []).append(directory)
+    if not groups:
+        raise ConfigError("report: no directories. Fix: e.g. purejaxppo report runs/*")
+    return groups
+
+
+def run_report(command: ReportCommand) -> int:
+    from purejaxppo.outputs.report import report
+
+    check_positive_int("--reps", command.reps, 2000)
+    table = report(
+        report_sources(command.sources), out=command.out, normalize=command.normalize,
+        compare=command.compare, scores_table=command.scores, reps=command.reps,
+        seed=command.seed,
+    )  # fmt: skip
+    print(f"normalised by {command.normalize}; 95% stratified-bootstrap intervals (rliable)")
+    for row in table.itertuples():
+        print(
+            f"  {row.group:24s} IQM {row.iqm:7.3f} [{row.iqm_low:.3f}, {row.iqm_high:.3f}]  "
+            f"{row.runs} runs x {row.tasks} envs, {row.diverged_excluded} diverged left out"
+        )
+    print(f"wrote {command.out}/ (aggregate.csv, scores.csv, profiles.png, report.md)")
     return 0

@@ -146,8 +146,32 @@ class BenchCommand:
     out: Path = Path("benchmarks/results/throughput.md")
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportCommand:
+    """Aggregate final returns over environments the way papers do (rliable): IQM, median, mean
+    and optimality gap of normalised scores with stratified-bootstrap intervals, performance
+    profiles and the probability of improvement between groups."""
+
+    sources: tyro.conf.Positional[tuple[str, ...]]
+    """Run directories of train, sweep, pbt or es. GROUP=DIR puts DIR in group GROUP; a bare DIR
+    is grouped by its parent directory's name; a sweep gives a group per configuration."""
+    out: Path = Path("report")
+    """Where aggregate.csv, scores.csv, profiles.png, improvement.png and report.md go."""
+    normalize: Literal["random", "preset", "none"] = "random"
+    """random: (x - random policy) / (reference - random policy); preset: x / reference; none:
+    raw returns (one environment only). Random and reference returns are recorded per preset."""
+    compare: tuple[str, ...] | None = None
+    """Two groups: P(first > second) (default: between the groups, up to 6 pairs)."""
+    scores: Path | None = None
+    """A CSV with columns env_id, random, reference: scores for envs without a preset, or
+    others than ours."""
+    reps: int = 2000
+    """Bootstrap resamples."""
+    seed: int = 0
+
+
 COMMANDS = {
     "train": TrainCommand, "sweep": SweepCommand, "pbt": PBTCommand, "es": ESCommand,
-    "eval": EvalCommand,
-    "envs": EnvsCommand, "resume": ResumeCommand, "bench": BenchCommand,
+    "eval": EvalCommand, "envs": EnvsCommand, "resume": ResumeCommand, "bench": BenchCommand,
+    "report": ReportCommand,
 }  # fmt: skip

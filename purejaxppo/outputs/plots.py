@@ -146,3 +146,45 @@ def plot_es(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_profiles(
+    profiles: dict[str, np.ndarray],
+    bands: dict[str, np.ndarray],
+    taus: np.ndarray,
+    path: Path,
+    title: str,
+) -> None:
+    """Performance profiles with their 95% bands (rliable's figure)."""
+    from rliable import plot_utils
+
+    plt, fig, ax = _figure()
+    plot_utils.plot_performance_profiles(
+        profiles, taus, performance_profile_cis=bands, ax=ax, xlabel=r"Normalised score ($\tau$)"
+    )
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title(title, fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_improvement(
+    pairs: dict[str, np.ndarray], intervals: dict[str, np.ndarray], path: Path, separator: str
+) -> None:
+    """P(X > Y) per pair with its 95% interval (rliable's figure)."""
+    from rliable import plot_utils
+
+    plt, fig, ax = _figure(6.0, 1.6 + 0.6 * len(pairs))
+    plot_utils.plot_probability_of_improvement(
+        pairs,
+        intervals,
+        pair_separator=separator,
+        ax=ax,
+        xticks=[0, 0.25, 0.5, 0.75, 1],
+        left_ylabel="Group X",
+        right_ylabel="Group Y",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
