@@ -18,6 +18,7 @@ from typing import Any
 import jax
 
 from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, as_key
+from purejaxppo.cli.hooks import hooks
 from purejaxppo.cli.options import (
     COMMANDS,
     ESCommand,
@@ -41,7 +42,8 @@ def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path
     """The run directory: a new one (created exclusively, with run.json) or `directory` when
     resuming. The config is checked against its environment, and the job's size against the
     disk, first."""
-    params, _ = abstract_params(command.config)  # raises if the config does not fit its env
+    network = hooks(command).get("network")
+    params, _ = abstract_params(command.config, network=network)  # raises if it does not fit
     as_key(command.seed, "--seed")
     preflight.check_tracking(command)
     parameters = sum(leaf.size for leaf in jax.tree.leaves(params))
@@ -111,7 +113,7 @@ def _train_options(command: TrainCommand) -> dict[str, Any]:
     }  # fmt: skip
     with _as_flags(command):
         check_train_arguments(command.config, checkpoint_dir=True, **options)
-    return {**options, "progress": not command.quiet, "key": command.seed}
+    return {**options, "progress": not command.quiet, "key": command.seed, **hooks(command)}
 
 
 def _track(command: TrainCommand, result: Any, directory: Path) -> None:
@@ -176,6 +178,7 @@ def run_pbt(command: PBTCommand, directory: Path | None = None) -> int:
     }  # fmt: skip
     with _as_flags(command):
         check_pbt_arguments(command.config, **{k: v for k, v in options.items() if k != "key"})
+    options.update(hooks(command))
     resuming = directory is not None
     directory = _start(command, directory, command.config.env_id + "-pbt", command.population)
 
@@ -210,6 +213,7 @@ def run_es(command: ESCommand, directory: Path | None = None) -> int:
     # Every argument is checked before anything is created.
     with _as_flags(command):
         check_es_arguments(command.config, **{k: v for k, v in options.items() if k != "key"})
+    options.update(hooks(command))
     resuming = directory is not None
     runs = command.population * command.num_seeds
     directory = _start(command, directory, command.config.env_id + "-es", runs)

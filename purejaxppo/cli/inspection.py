@@ -11,6 +11,7 @@ import numpy as np
 
 from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, check_positive_int
 from purejaxppo.cli.bench import run_table
+from purejaxppo.cli.hooks import load
 from purejaxppo.cli.options import BenchCommand, EnvsCommand, EvalCommand, ReportCommand
 from purejaxppo.core.evaluation import evaluate, render_gif
 from purejaxppo.core.presets import PRESETS
@@ -24,7 +25,13 @@ def run_eval(command: EvalCommand) -> int:
     check_positive_int("--num-episodes", command.num_episodes, 10)
     if command.gif is not None:
         rundirs.check_output_file("--gif", command.gif)
-    config, params, obs_stats = rundirs.load_final(command.run_dir)
+    network = _trained_network(command.run_dir)
+    if network is not None and command.gif is not None:
+        raise ConfigError(
+            f"--gif={str(command.gif)!r}: animating a network of yours is not supported yet. "
+            "Fix: leave out --gif (the returns are evaluated as usual)."
+        )
+    config, params, obs_stats = rundirs.load_final(command.run_dir, network)
     finite = finite_runs(params)
     result = evaluate(
         config,
@@ -33,6 +40,7 @@ def run_eval(command: EvalCommand) -> int:
         num_episodes=command.num_episodes,
         deterministic=not command.stochastic,
         obs_stats=obs_stats,
+        network=network,
     )
     per_run = np.where(finite, result.returns.mean(axis=-1), np.nan)
     interval = mean_interval(per_run)
@@ -57,6 +65,14 @@ def run_eval(command: EvalCommand) -> int:
         steps = render_gif(config, *first, command.gif, command.seed)
         print(f"  animation        {command.gif} ({steps} steps)")
     return _diverged_status(int((~finite).sum()), len(finite))
+
+
+def _trained_network(run_dir: Path) -> Any:
+    """The network of yours a run directory was trained with (run.json's --network-module,
+    imported again), or None for the built-in ones."""
+    record = run_dir / "run.json"
+    spec = rundirs.read_json(record).get("network_module") if record.exists() else None
+    return load(spec, "network-module") if spec else None
 
 
 def finite_runs(params: Any) -> Any:

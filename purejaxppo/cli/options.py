@@ -32,6 +32,13 @@ class RunOptions:
     """No progress bar."""
     progress_every: int = 10
     """Refresh the progress bar every this many updates (one host call for all runs)."""
+    network_module: str | None = None
+    """MODULE:NAME of a network of yours (a flax Module; a class is built with no arguments),
+    instead of --network (docs/extending.md)."""
+    objective_function: str | None = None
+    """MODULE:NAME of a policy objective f(log_ratio, advantages, hparams)."""
+    randomize: str | None = None
+    """MODULE:NAME of f(key, env_params) -> env_params, drawn at every episode reset."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

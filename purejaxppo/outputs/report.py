@@ -115,11 +115,17 @@ def _directory_rows(directory: Path, group: str) -> pd.DataFrame:
     return _rows(group, env_id, final, diverged, source)
 
 
+def _listed(items: Any) -> list[Any]:
+    """One source alone (a directory or a result) as a list of one."""
+    return [items] if isinstance(items, str | Path) or hasattr(items, "config") else list(items)
+
+
 def _labelled(sources: Mapping[str, Sequence[Source]] | Sequence[Source]):
     """(group, source) pairs: a mapping names its groups; a directory alone is grouped by its
     parent directory's name, a result alone goes to the group "runs"."""
     if isinstance(sources, Mapping):
-        return [(group, s) for group, items in sources.items() for s in items]
+        return [(group, s) for group, items in sources.items() for s in _listed(items)]
+    sources = _listed(sources)
     return [
         (Path(s).resolve().parent.name if isinstance(s, str | Path) else "runs", s) for s in sources
     ]
@@ -184,10 +190,11 @@ def normalised(frame: pd.DataFrame, how: Normalize, references: pd.DataFrame) ->
     span = known.reference - low
     bad = [t for t in tasks if not np.isfinite(span[t]) or span[t] <= 0]
     if bad:
+        needs = "a reference above the random return" if how == "random" else "a reference > 0"
         raise ConfigError(
-            f"--normalize {how}: no usable random and reference scores for "
-            f"{', '.join(bad)}. Fix: --scores TABLE.csv (columns env_id, random, "
-            "reference) with a reference above the random return."
+            f"--normalize {how}: no usable scores for {', '.join(bad)} (it needs {needs}). "
+            "Fix: --scores TABLE.csv (columns env_id, random, reference), or another "
+            "--normalize."
         )
     return (frame.final_return - frame.task.map(low)) / frame.task.map(span)
 
