@@ -31,10 +31,8 @@ def test_ids_spaces_and_errors():
         make_env("playground:Nope")
 
 
-class _Falls:
-    """The real cart-pole, whose episode also terminates (`done`) once the cart has moved right
-    after its third step: dm_control's tasks end only on a blown-up simulation, so this stands
-    in for a locomotion task's fall."""
+class _Around:
+    """A Playground env with some of its methods replaced (the others pass through)."""
 
     def __init__(self, env):
         self._env = env
@@ -43,6 +41,12 @@ class _Falls:
         if name == "_env":  # not set yet: a copy being made
             raise AttributeError(name)
         return getattr(self._env, name)
+
+
+class _Falls(_Around):
+    """The real cart-pole, whose episode also terminates (`done`) once the cart has moved right
+    after its third step: dm_control's tasks end only on a blown-up simulation, so this stands
+    in for a locomotion task's fall."""
 
     def step(self, state, action):
         state = self._env.step(state, action)
@@ -90,17 +94,9 @@ def test_ppo_learns_to_balance():
     assert np.all(result.final_returns > 190.0), result.final_returns
 
 
-class _Privileged:
+class _Privileged(_Around):
     """The real cart-pole with a locomotion task's dict observation: "state" as before and
     "privileged_state" the simulator's positions and velocities (needs no Menagerie robot)."""
-
-    def __init__(self, env):
-        self._env = env
-
-    def __getattr__(self, name):
-        if name == "_env":  # not set yet: a copy being made
-            raise AttributeError(name)
-        return getattr(self._env, name)
 
     @property
     def observation_size(self):
