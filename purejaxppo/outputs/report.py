@@ -37,7 +37,9 @@ Normalize = Literal["random", "preset", "none"]
 Source = Any  # a run directory (str or Path), RunResult, SweepResult, PBTResult or ESResult
 
 
-def _rows(group: str, task: str, returns: Any, diverged: Any, source: str) -> pd.DataFrame:
+def _rows(
+    group: str, task: str, returns: Any, diverged: Any, source: str, scored_by: str = "final_return"
+) -> pd.DataFrame:
     returns = np.asarray(returns, np.float64)
     return pd.DataFrame(
         {
@@ -47,6 +49,7 @@ def _rows(group: str, task: str, returns: Any, diverged: Any, source: str) -> pd
             "final_return": returns,
             "diverged": np.broadcast_to(np.asarray(diverged, bool), returns.shape),
             "source": source,
+            "scored_by": scored_by,
         }
     )
 
@@ -76,7 +79,8 @@ def _result_rows(result: Any, group: str) -> pd.DataFrame:
         return _sweep_rows(group, result.runs, result.result.config.env_id, "SweepResult")
     if isinstance(result, ESResult):
         diverged = result.diverged[-1].any(axis=-1)
-        return _rows(group, result.config.env_id, result.fitness[-1], diverged, "ESResult")
+        fitness = f"ES fitness {result.fitness_name}"
+        return _rows(group, result.config.env_id, result.fitness[-1], diverged, "ESResult", fitness)
     if isinstance(result, RunResult | PBTResult):
         final = np.asarray(scores.final_return(result.metrics))
         diverged = np.asarray(scores.diverged(result.metrics))
@@ -108,7 +112,8 @@ def _directory_rows(directory: Path, group: str) -> pd.DataFrame:
     if command == "es":
         table = pd.read_csv(directory / "es.csv")
         last = table[table.generation == table.generation.max()].sort_values("member")
-        return _rows(group, env_id, last.fitness, last.diverged_seeds > 0, source)
+        fitness = "ES fitness " + json.loads((directory / "summary.json").read_text())["fitness"]
+        return _rows(group, env_id, last.fitness, last.diverged_seeds > 0, source, fitness)
     run_column = "member" if command == "pbt" else "run"
     metrics = _metrics_from_csv(directory / "metrics.csv", run_column)
     final, diverged = scores.final_return(metrics), scores.diverged(metrics)
@@ -133,7 +138,7 @@ def _labelled(sources: Mapping[str, Sequence[Source]] | Sequence[Source]):
 
 def run_scores(sources: Mapping[str, Sequence[Source]] | Sequence[Source]) -> pd.DataFrame:
     """One row per run: group, task (env id), run, final_return (NaN: diverged, or no episode
-    finished), diverged, source."""
+    finished), diverged, source, scored_by (final_return, or an ES fitness's name)."""
     frames = []
     for group, source in _labelled(sources):
         if isinstance(source, str | Path):
@@ -155,7 +160,7 @@ def reference_scores(table: str | Path | pd.DataFrame | None = None) -> pd.DataF
     rows = {
         env_id: {
             "random": measured.get(env_id, {}).get("random", np.nan),
-            "reference": (p.reference or {}).get("value") or np.nan,
+            "reference": _value((p.reference or {}).get("value")),
         }
         for env_id, p in PRESETS.items()
     }
@@ -171,6 +176,10 @@ def reference_scores(table: str | Path | pd.DataFrame | None = None) -> pd.DataF
         user = user.assign(env_id=[canonical_env_id(e) for e in user.env_id])
         frame = user.set_index("env_id")[["random", "reference"]].combine_first(frame)
     return frame
+
+
+def _value(value: Any) -> float:
+    return np.nan if value is None else float(value)  # 0 is a reference (DeepSea's), not none
 
 
 def normalised(frame: pd.DataFrame, how: Normalize, references: pd.DataFrame) -> pd.Series:
@@ -319,11 +328,12 @@ def markdown(
             f"| {r.pair} | {r.probability:.3f} [{r.low:.3f}, {r.high:.3f}] |"
             for r in better.itertuples()
         ]
-    if frame.source.str.endswith("ESResult").any() or "es" in set(frame.get("command", [])):
+    searched = sorted(set(frame.scored_by) - {"final_return"})
+    if searched:
         lines += [
             "",
-            "ES sources give their last generation's members, scored by the search's "
-            "fitness (see each directory's summary.json).",
+            "Some groups' runs are an evolution strategy's last-generation members (each a mean "
+            f"over its seeds), scored by the search's fitness: {', '.join(searched)}.",
         ]
     return "\n".join(lines) + "\n"
 

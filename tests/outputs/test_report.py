@@ -71,6 +71,7 @@ def test_runs_are_equalised_per_task_and_what_is_left_out_is_counted():
 
 def test_normalisation_by_random_and_reference_scores_and_its_refusals():
     references = reference_scores()
+    assert references.loc["DeepSea-bsuite", "reference"] == 0.0  # a reference of 0 is one
     cartpole = references.loc["CartPole-v1"]
     assert 15 < cartpole.random < 30 and cartpole.reference == 490.04  # measured, published
     frame = pd.DataFrame({"task": ["CartPole-v1"] * 2, "final_return": [cartpole.random, 490.04]})
@@ -134,7 +135,9 @@ def test_report_reads_every_commands_directories_and_matches_rliable(tmp_path):
         np.testing.assert_allclose(table.loc[group, list(agg.METRICS)].to_numpy(float), point)
         low = [f"{m}_low" for m in agg.METRICS]
         np.testing.assert_allclose(table.loc[group, low].to_numpy(float), intervals[group][0])
-    assert "ppo > pbt" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "ppo > pbt" in text and "ES fitness final_return" in text
+    assert set(scores.scored_by) == {"final_return", "ES fitness final_return"}
 
 
 def test_report_refuses_what_is_not_a_finished_run_directory(tmp_path):
