@@ -136,7 +136,8 @@ def report_sources(sources: tuple[str, ...]) -> dict[str, list[Path]]:
     every directory checked before any work."""
     groups: dict[str, list[Path]] = {}
     for source in sources:
-        group, _, path = source.rpartition("=") if "=" in source else ("", "", source)
+        bare = (Path(source) / "run.json").is_file() or "=" not in source  # runs/lr=0.1 is a dir
+        group, _, path = ("", "", source) if bare else source.rpartition("=")
         directory = Path(path)
         if not (directory / "run.json").is_file():
             raise ConfigError(
@@ -162,7 +163,8 @@ def run_report(command: ReportCommand) -> int:
     for row in table.itertuples():
         print(
             f"  {row.group:24s} IQM {row.iqm:7.3f} [{row.iqm_low:.3f}, {row.iqm_high:.3f}]  "
-            f"{row.runs} runs x {row.tasks} envs, {row.diverged_excluded} diverged left out"
+            f"{row.runs} runs x {row.tasks} envs; left out: {row.diverged_excluded} diverged, "
+            f"{row.unscored_excluded} without a final episode"
         )
     print(f"wrote {command.out}/ (aggregate.csv, scores.csv, profiles.png, report.md)")
     return 0

@@ -150,3 +150,7 @@ def test_report_refuses_what_is_not_a_finished_run_directory(tmp_path):
     with pytest.raises(ConfigError, match="resume"):
         report([tmp_path])
     assert report_sources((f"mine={tmp_path}",)) == {"mine": [tmp_path]}
+    odd = tmp_path / "lr=0.1"  # a directory whose name holds "=" is not GROUP=DIR
+    odd.mkdir()
+    (odd / "run.json").write_text('{"command": "train"}')
+    assert report_sources((str(odd),)) == {tmp_path.name: [odd]}
