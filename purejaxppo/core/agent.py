@@ -28,8 +28,9 @@ from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, unroll
 class RecurrentCarry:
     """The GRU state of each env and whether its next step begins an episode."""
 
-    hidden: Any  # [N, H] (a network of yours: its carry, any pytree with leading axis N)
-    start: jax.Array  # [N] bool
+    hidden: Any  # [N, H] (a network of yours: its carry, any pytree with leading axis N);
+    # a multi-agent env's [N, A, H]: one state per agent
+    start: jax.Array  # [N] bool ([N, A])
 
 
 def forget(memory: Any, replaced: jax.Array) -> Any:
@@ -37,7 +38,8 @@ def forget(memory: Any, replaced: jax.Array) -> Any:
     member that copied another's parameters must not keep a state those never produced)."""
     if memory is None:
         return None
-    return memory.replace(start=memory.start | replaced[:, None])
+    grow = replaced.reshape(replaced.shape + (1,) * (memory.start.ndim - 1))
+    return memory.replace(start=memory.start | grow)
 
 
 class Rows:
@@ -115,7 +117,7 @@ class FeedForward(Rows):
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
         return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
 
-    def initial_memory(self, num_envs: int) -> None:
+    def initial_memory(self, batch: tuple[int, ...]) -> None:
         return None
 
     def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
@@ -153,9 +155,10 @@ class Recurrent(Sequences):
         obs = jnp.zeros((1, *obs_shape), jnp.float32)
         return self.network.init(key, self.network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
 
-    def initial_memory(self, num_envs: int) -> RecurrentCarry:
+    def initial_memory(self, batch: tuple[int, ...]) -> RecurrentCarry:
+        """A fresh state for each of `batch` envs ([N], or [N, agents])."""
         return RecurrentCarry(
-            hidden=self.network.initial_hidden((num_envs,)), start=jnp.ones((num_envs,), bool)
+            hidden=self.network.initial_hidden(batch), start=jnp.ones(batch, bool)
         )
 
     def noise(self, key: jax.Array, shape: tuple[int, int]) -> jax.Array:
@@ -206,7 +209,7 @@ class Agent(Protocol):
     sequences: bool  # the batch is [T, N] env sequences and minibatches are whole sequences
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any: ...
-    def initial_memory(self, num_envs: int) -> Any: ...
+    def initial_memory(self, batch: tuple[int, ...]) -> Any: ...
     def noise(self, key: jax.Array, shape: tuple[int, int]) -> Any: ...
     def sample(self, policy: distrax.Distribution, noise: Any) -> jax.Array: ...
     def act(self, params: Any, memory: Any, obs: jax.Array) -> tuple[Any, Any, dict]: ...

@@ -19,6 +19,7 @@ from purejaxppo.envs.ids import check_env_id
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 Network = Literal["mlp", "cnn", "gru"]
+Critic = Literal["local", "centralised"]
 
 
 # Fields of PPOConfig that only give the default value of the same field of `config.hparams`.
@@ -30,7 +31,8 @@ def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
     return config_error(f"PPOConfig.{field}", value, problem, fix)
 
 
-_LATER_FIELDS = ("actor_obs_key", "critic_obs_key")
+# Fields added after 0.1, with their defaults: written only when set otherwise (`to_dict`).
+_LATER_FIELDS = {"actor_obs_key": None, "critic_obs_key": None, "critic": "local"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,10 @@ class PPOConfig:
     critic_obs_key: str | None = None
     """Dict observations: the entry the critic sees, e.g. privileged state the actor never sees
     (None: every entry) (static). Not with `cnn`."""
+    critic: Critic = "local"
+    """Multi-agent envs (`jaxmarl:...`): `local`, each agent's critic sees its own observation
+    (IPPO); `centralised`, it sees the world state the env provides, or every agent's
+    observation, and the agent's id (MAPPO) (static)."""
 
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
@@ -177,7 +183,7 @@ class PPOConfig:
         fields = dataclasses.asdict(self)
         # Fields added after 0.1 are written only when set, so that the fingerprints of runs
         # checkpointed before them still match and those runs resume.
-        return {k: v for k, v in fields.items() if k not in _LATER_FIELDS or v is not None}
+        return {k: v for k, v in fields.items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
 
     # ----------------------------------------------------------------------------- validation
     def _check_counts(self) -> None:
@@ -244,6 +250,9 @@ class PPOConfig:
     def _check_obs_keys(self) -> None:
         for name in ("actor_obs_key", "critic_obs_key"):
             key = getattr(self, name)
+            if name == "critic_obs_key" and key is not None and self.critic != "local":
+                raise _fail(name, key, f"and critic={self.critic!r} both choose what the critic "
+                            "sees", "set one of them")  # fmt: skip
             if key is not None and (not isinstance(key, str) or not key):
                 raise _fail(name, key, "must be an entry of the observation dict or None",
                             "e.g. 'state' or 'privileged_state'")  # fmt: skip
@@ -261,6 +270,8 @@ class PPOConfig:
                 raise _fail(
                     name, widths, "needs one or more positive layer widths", "use e.g. 64 64"
                 )
+        if self.critic not in ("local", "centralised"):
+            raise _fail("critic", self.critic, "is not known", "use local or centralised")
         if self.network not in ("mlp", "cnn", "gru"):
             raise _fail("network", self.network, "is not a known network", "use mlp, cnn or gru")
         if not self.conv_channels or any(not is_int(c) or c < 1 for c in self.conv_channels):

@@ -19,6 +19,7 @@ the critic's part starts, and keeps the actor to obs[..., :obs_split] itself.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import distrax
@@ -73,7 +74,7 @@ class CustomFeedForward(_Sampling, Rows):
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
         return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
 
-    def initial_memory(self, num_envs: int) -> None:
+    def initial_memory(self, batch: tuple[int, ...]) -> None:
         return None
 
     def act(self, params: Any, memory: None, obs: jax.Array):
@@ -81,9 +82,10 @@ class CustomFeedForward(_Sampling, Rows):
         return policy, None, {}
 
     def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
-        both = jnp.stack([traj.obs, traj.next_obs])  # [2, T, N, ...]
-        _, value = self.network.apply(params, _flat(both, 3))
-        value = value.reshape(both.shape[:3])
+        both = jnp.stack([traj.obs, traj.next_obs])  # [2, T, N, (agents,) ...]
+        axes = 1 + traj.done.ndim
+        _, value = self.network.apply(params, _flat(both, axes))
+        value = value.reshape(both.shape[:axes])
         return value[0], value[1]
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
@@ -102,9 +104,11 @@ class CustomRecurrent(_Sampling, Sequences):
         carry = self.network.initialize_carry(1)
         return self.network.init(key, carry, obs, jnp.ones((1,), bool))
 
-    def initial_memory(self, num_envs: int) -> RecurrentCarry:
-        carry = self.network.initialize_carry(num_envs)
-        return RecurrentCarry(hidden=carry, start=jnp.ones((num_envs,), bool))
+    def initial_memory(self, batch: tuple[int, ...]) -> RecurrentCarry:
+        """`initialize_carry` of all `batch` envs (or env agents) at once, shaped [*batch, ...]."""
+        carry = self.network.initialize_carry(math.prod(batch))
+        carry = jax.tree.map(lambda x: x.reshape((*batch, *x.shape[1:])), carry)
+        return RecurrentCarry(hidden=carry, start=jnp.ones(batch, bool))
 
     def act(self, params: Any, memory: RecurrentCarry, obs: jax.Array):
         carry, policy, value = self.network.apply(params, memory.hidden, obs, memory.start)
@@ -114,10 +118,11 @@ class CustomRecurrent(_Sampling, Sequences):
     def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
         """Collection-time values, and V(s'_t) from the carry after step t on the true next
         observation, for all [T, N] steps as one batch."""
-        shape = traj.done.shape
-        hidden = jax.tree.map(lambda x: _flat(x, 2), traj.hidden)
-        reset = jnp.zeros((shape[0] * shape[1],), bool)
-        _, _, next_values = self.network.apply(params, hidden, _flat(traj.next_obs, 2), reset)
+        shape = traj.done.shape  # [T, N] or [T, N, agents]
+        hidden = jax.tree.map(lambda x: _flat(x, len(shape)), traj.hidden)
+        reset = jnp.zeros((math.prod(shape),), bool)
+        next_obs = _flat(traj.next_obs, len(shape))
+        _, _, next_values = self.network.apply(params, hidden, next_obs, reset)
         return traj.value, next_values.reshape(shape)
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[Replayed, jax.Array]:
@@ -183,7 +188,7 @@ def check_outputs(agent: Any, spec: EnvSpec, batch: int = 2) -> None:
     def outputs(key: jax.Array) -> tuple[Any, Any]:
         params = agent.init(key, spec.obs_shape)
         obs = jnp.zeros((batch, *spec.obs_shape), jnp.float32)
-        policy, _, _ = agent.act(params, agent.initial_memory(batch), obs)
+        policy, _, _ = agent.act(params, agent.initial_memory((batch,)), obs)
         if not isinstance(policy, distrax.Distribution):
             raise fail(
                 f"returned {type(policy).__name__} as the policy",
@@ -229,4 +234,4 @@ def _probe_batch(agent: Any, obs: jax.Array, action: jax.Array) -> Batch:
     if not agent.sequences:
         return batch
     sequence = jax.tree.map(lambda x: x[None], batch.replace(start=jnp.ones(zeros.shape, bool)))
-    return sequence.replace(initial_hidden=agent.initial_memory(obs.shape[0]).hidden)
+    return sequence.replace(initial_hidden=agent.initial_memory(obs.shape[:1]).hidden)

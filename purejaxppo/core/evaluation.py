@@ -15,7 +15,7 @@ import numpy as np
 from purejaxppo.base.errors import ConfigError, as_key, check_positive_int
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.normalization import RunningMeanStd
-from purejaxppo.core.rollout import env_action
+from purejaxppo.core.rollout import env_action, episode_ended, team_reward
 from purejaxppo.core.trainer import TrainFunctions, make_train_functions
 
 
@@ -40,7 +40,7 @@ def _policy_action(
 
 def make_episode(functions: TrainFunctions, deterministic: bool = True):
     """`episode(params, obs_stats, key) -> (return, length)`: one full episode of one policy."""
-    env, env_params = functions.env, functions.env_params
+    env, env_params, spec = functions.env, functions.env_params, functions.spec
 
     def episode(params, obs_stats, key):
         reset_key, loop_key = jax.random.split(key)
@@ -60,7 +60,8 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             )
             done = jnp.logical_or(terminated, truncated)
             memory = functions.agent.after_step(memory, done[None])
-            return obs, state, total + reward, length + 1, done, key, memory
+            reward, ended = team_reward(reward, spec), episode_ended(done, spec)
+            return obs, state, total + reward, length + 1, ended, key, memory
 
         init = (
             obs,
@@ -69,7 +70,7 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             jnp.zeros((), jnp.int32),
             jnp.array(False),
             loop_key,
-            functions.agent.initial_memory(1),
+            functions.agent.initial_memory((1, *functions.spec.agents)),
         )
         _, _, total, length, _, _, _ = jax.lax.while_loop(running, step, init)
         return total, length
@@ -135,13 +136,13 @@ def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=Non
     obs, state = env.reset(reset_key, env_params)
     act = jax.jit(lambda o, m, k: _policy_action(functions, params, obs_stats, o, m, k, True))
     step = jax.jit(env.step)
-    states, memory = [state], functions.agent.initial_memory(1)
+    states, memory = [state], functions.agent.initial_memory((1, *functions.spec.agents))
     while True:
         key, act_key, step_key = jax.random.split(key, 3)
         action, memory = act(obs, memory, act_key)
-        memory = functions.agent.after_step(memory, jnp.zeros((1,), bool))
+        memory = functions.agent.after_step(memory, jnp.zeros((1, *functions.spec.agents), bool))
         obs, next_state, _, terminated, truncated, _ = step(step_key, state, action, env_params)
-        if bool(terminated) or bool(truncated):
+        if bool(episode_ended(terminated | truncated, functions.spec)):
             return states
         state = next_state
         states.append(state)

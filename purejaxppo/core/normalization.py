@@ -69,23 +69,25 @@ class RunningMeanStd:
 class RewardScaler:
     """Divides rewards by the running std of the discounted return (Engstrom et al. 2020).
 
-    `returns` [num_envs] is each env's discounted return so far; it restarts at every episode end.
+    `returns` [num_envs] (a multi-agent env's [num_envs, agents]: one per agent) is each env's
+    discounted return so far; it restarts at every episode end.
     """
 
     returns: jax.Array
     stats: RunningMeanStd
 
     @staticmethod
-    def create(num_envs: int) -> RewardScaler:
-        return RewardScaler(
-            returns=jnp.zeros((num_envs,), jnp.float32), stats=RunningMeanStd.create(())
-        )
+    def create(shape: int | tuple[int, ...]) -> RewardScaler:
+        """For `shape` envs: num_envs, or (num_envs, agents)."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return RewardScaler(returns=jnp.zeros(shape, jnp.float32), stats=RunningMeanStd.create(()))
 
     def update(
         self, reward: jax.Array, done: jax.Array, gamma: jax.Array
     ) -> tuple[RewardScaler, jax.Array]:
-        """Fold in one step's rewards [num_envs]; returns the new scaler and the scaled rewards."""
+        """Fold in one step's rewards [num_envs] (or [num_envs, agents]); returns the new scaler
+        and the scaled rewards."""
         returns = self.returns * gamma + reward
-        stats = self.stats.update(returns)
+        stats = self.stats.update(returns.reshape(-1))
         scaled = jnp.clip(reward / jnp.sqrt(stats.var + EPSILON), -REWARD_CLIP, REWARD_CLIP)
         return RewardScaler(returns=jnp.where(done, 0.0, returns), stats=stats), scaled

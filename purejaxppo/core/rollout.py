@@ -27,7 +27,9 @@ from purejaxppo.envs.registry import BatchedStep, EnvSpec, make_batched_step
 
 @struct.dataclass
 class Transition:
-    """A rollout, time-major: every field has leading axes [num_steps, num_envs]."""
+    """A rollout, time-major: every field has leading axes [num_steps, num_envs] (and then the
+    agent axis of a multi-agent env, `EnvSpec.agents`: [T, N, A, ...], one agent's shapes after
+    it; below, [T, N] stands for both)."""
 
     obs: jax.Array  # [T, N, *obs_shape], normalised if normalize_obs
     action: jax.Array  # [T, N] int32, or [T, N, A] unclipped Gaussian samples
@@ -45,7 +47,8 @@ class Transition:
 
 @struct.dataclass
 class EpisodeTracker:
-    """Undiscounted return and length of each env's current episode, in raw rewards."""
+    """Undiscounted return and length of each env's current episode, in raw rewards (a
+    multi-agent env's: the mean of its agents' rewards, `team_reward`)."""
 
     returns: jax.Array  # [N]
     lengths: jax.Array  # [N] int32
@@ -80,6 +83,24 @@ def finite_rows(x: jax.Array) -> jax.Array:
     return jnp.all(jnp.isfinite(x.reshape((x.shape[0], -1))), axis=1)
 
 
+def team_reward(reward: jax.Array, spec: EnvSpec) -> jax.Array:
+    """[N]: each env's reward; a multi-agent env's [N, A] as the mean over its agents (JaxMARL's
+    convention for episode returns: the team reward where the agents share it)."""
+    return reward.mean(axis=-1) if spec.num_agents else reward
+
+
+def episode_ended(done: jax.Array, spec: EnvSpec) -> jax.Array:
+    """[N] bool: each env's episode ended; a multi-agent env's when every agent is done (an
+    agent can be done before the others, e.g. one that died; the adapter makes every agent
+    done when the episode ends)."""
+    return done.all(axis=-1) if spec.num_agents else done
+
+
+def row_wise(x: jax.Array, spec: EnvSpec) -> jax.Array:
+    """[N, *agents, *obs_shape] -> [N * A, *obs_shape]: one row per agent (identity for one)."""
+    return x.reshape((-1, *spec.obs_shape)) if spec.num_agents else x
+
+
 def sanitize(x: jax.Array) -> jax.Array:
     """Non-finite entries as 0: a simulation that blew up must not send NaN into the networks,
     GAE or the shared observation statistics (the step is counted in `nonfinite` instead)."""
@@ -101,6 +122,7 @@ class _Outcome:
     reward: jax.Array  # [N] float32, raw
     terminated: jax.Array  # [N] bool
     done: jax.Array  # [N] bool
+    ended: jax.Array  # [N] bool: the episode ended (`done` itself for a single agent)
     next_ok: jax.Array  # [N] bool: raw_next_obs was finite
     final_ok: jax.Array  # [N] bool: final_obs was finite (or not needed)
     step_ok: jax.Array  # [N] bool: the whole step was finite
@@ -108,11 +130,12 @@ class _Outcome:
 
 def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
     """The policy's actions [N] or [N, A] as the env takes them: a Gaussian sample is clipped to
-    the action space and shaped as the env's actions [N, *action_shape]."""
+    the action space and shaped as the env's actions [N, *action_shape] (leading axes [N,
+    agents] for a multi-agent env)."""
     if spec.discrete:
         return action
     low, high = jnp.asarray(spec.action_low), jnp.asarray(spec.action_high)
-    return jnp.clip(action, low, high).reshape((-1, *spec.action_shape))
+    return jnp.clip(action, low, high).reshape((*action.shape[:-1], *spec.action_shape))
 
 
 def _empty_summary() -> EpisodeSummary:
@@ -125,11 +148,12 @@ def _empty_summary() -> EpisodeSummary:
 
 
 def _count_episodes(
-    episodes: EpisodeTracker, summary: EpisodeSummary, outcome: _Outcome
+    episodes: EpisodeTracker, summary: EpisodeSummary, outcome: _Outcome, reward: jax.Array
 ) -> tuple[EpisodeSummary, EpisodeTracker]:
-    """Add the episodes that ended at this step to `summary`, and advance the others."""
-    done = outcome.done
-    ep_returns = episodes.returns + outcome.reward
+    """Add the episodes that ended at this step to `summary`, and advance the others;
+    `reward` [N] is each env's (`team_reward`)."""
+    done = outcome.ended
+    ep_returns = episodes.returns + reward
     ep_lengths = episodes.lengths + 1
     summary = EpisodeSummary(
         return_sum=summary.return_sum + jnp.sum(jnp.where(done, ep_returns, 0.0)),
@@ -158,24 +182,24 @@ class EnvLoop:
         return stats.normalize(obs) if self.config.normalize_obs else obs
 
     def reset(self, key: jax.Array) -> EnvLoopState:
-        num_envs = self.config.num_envs
+        num_envs, spec = self.config.num_envs, self.spec
         raw_obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
             jax.random.split(key, num_envs), self.env_params
         )
         raw_obs = raw_obs.astype(jnp.float32)
-        obs_stats = RunningMeanStd.create(self.spec.obs_shape)
+        obs_stats = RunningMeanStd.create(spec.obs_shape)
         if self.config.normalize_obs:
-            obs_stats = obs_stats.update(raw_obs)
+            obs_stats = obs_stats.update(row_wise(raw_obs, spec))
         return EnvLoopState(
             env_state=env_state,
             obs=raw_obs,
             obs_stats=obs_stats,
-            reward_scaler=RewardScaler.create(num_envs),
+            reward_scaler=RewardScaler.create((num_envs, *spec.agents)),
             episodes=EpisodeTracker(
                 returns=jnp.zeros((num_envs,), jnp.float32),
                 lengths=jnp.zeros((num_envs,), jnp.int32),
             ),
-            recurrent=self.agent.initial_memory(num_envs),
+            recurrent=self.agent.initial_memory((num_envs, *spec.agents)),
         )
 
     def env_step(self, keys: jax.Array, env_state: Any, action: jax.Array) -> _Outcome:
@@ -184,15 +208,19 @@ class EnvLoop:
             keys, env_state, env_action(self.spec, action)
         )
         done = jnp.logical_or(terminated, truncated)
+        ended = episode_ended(done, self.spec)
         reward = reward.astype(jnp.float32)
         raw_next_obs = raw_next_obs.astype(jnp.float32)
         final_obs = info["final_observation"].astype(jnp.float32)
-        next_ok, final_ok = finite_rows(raw_next_obs), finite_rows(final_obs) | ~done
-        step_ok = next_ok & final_ok & jnp.isfinite(reward)
+        next_ok, final_ok = finite_rows(raw_next_obs), finite_rows(final_obs) | ~ended
+        step_ok = (
+            next_ok & final_ok & (finite_rows(reward) if reward.ndim > 1 else jnp.isfinite(reward))
+        )
         reward, raw_next_obs, final_obs = map(sanitize, (reward, raw_next_obs, final_obs))
         return _Outcome(
-            env_state, raw_next_obs, final_obs, reward, terminated, done, next_ok, final_ok, step_ok
-        )
+            env_state, raw_next_obs, final_obs, reward, terminated, done, ended, next_ok, final_ok,
+            step_ok,
+        )  # fmt: skip
 
     def step(self, params: Any, gamma: jax.Array, carry, inputs):
         """One step of the rollout's scan: act, step the envs, keep the transition."""
@@ -203,17 +231,22 @@ class EnvLoop:
         action = self.agent.sample(policy, noise)
         log_prob = policy.log_prob(action)
         out = self.env_step(env_keys, state.env_state, action)
-        obs_stats = state.obs_stats
+        obs_stats, spec = state.obs_stats, self.spec
         if self.config.normalize_obs:
             # The statistics see every finite observation: the first of each new episode, and
-            # the last of each ended one.
+            # the last of each ended one (every agent's).
             seen = jnp.concatenate([out.raw_next_obs, out.final_obs])
-            obs_stats = obs_stats.update(
-                seen, jnp.concatenate([out.next_ok, out.done & out.final_ok])
-            )
-        done_b = out.done.reshape((-1,) + (1,) * len(self.spec.obs_shape))
+            ok = jnp.concatenate([out.next_ok, out.ended & out.final_ok])
+            ok = jnp.broadcast_to(ok.reshape(ok.shape + (1,) * len(spec.agents)),
+                                  seen.shape[: 1 + len(spec.agents)])  # fmt: skip
+            obs_stats = obs_stats.update(row_wise(seen, spec), ok.reshape(-1))
+        # An agent done before its episode ended (one that died) has no reset observation:
+        # its final observation is its next one, so the select is right for it too.
+        done_b = out.done.reshape(out.done.shape + (1,) * len(spec.obs_shape))
         true_next = self.normalized(jnp.where(done_b, out.final_obs, out.raw_next_obs), obs_stats)
-        summary, episodes = _count_episodes(state.episodes, summary, out)
+        summary, episodes = _count_episodes(
+            state.episodes, summary, out, team_reward(out.reward, spec)
+        )
         reward_scaler, reward = state.reward_scaler, out.reward
         if self.config.normalize_reward:
             reward_scaler, reward = reward_scaler.update(reward, out.done, gamma)
@@ -238,17 +271,16 @@ class EnvLoop:
         config = self.config
         started = self.agent.rollout_start(state.recurrent)
         noise_key, env_key = jax.random.split(key)
-        noise = self.agent.noise(noise_key, (config.num_steps, config.num_envs))
+        batch_shape = (config.num_steps, config.num_envs, *self.spec.agents)
+        noise = self.agent.noise(noise_key, batch_shape)
         (state, summary), transitions = jax.lax.scan(
             functools.partial(self.step, params, gamma),
             (state, _empty_summary()),
             (noise, self.batched_step.keys(env_key)),
         )
         transitions = transitions.replace(**started)
-        chex.assert_shape(transitions.reward, (config.num_steps, config.num_envs))
-        chex.assert_shape(
-            transitions.obs, (config.num_steps, config.num_envs, *self.spec.obs_shape)
-        )
+        chex.assert_shape(transitions.reward, batch_shape)
+        chex.assert_shape(transitions.obs, (*batch_shape, *self.spec.obs_shape))
         return state, transitions, summary
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ from purejaxppo.core.rollout import (
 from purejaxppo.core.schedules import at_update
 from purejaxppo.core.tuning import Tuning
 from purejaxppo.core.update import UpdateFn, init_optimizer_state, make_update
+from purejaxppo.envs import multi_agent
 from purejaxppo.envs.dict_obs import split_observations
 from purejaxppo.envs.randomize import Randomize, randomized
 from purejaxppo.envs.registry import EnvSpec, describe_env, make_env
@@ -120,11 +122,14 @@ def update_metrics(
     current: HyperParams,
     params: Any,
     update_index: jax.Array,
+    agent_axes: int = 0,
 ) -> dict[str, jax.Array]:
     """The metrics (METRIC_NAMES) of update `update_index`: the episodes that finished in its
     rollout, the means of the loss diagnostics over epochs and minibatches, and divergence of
-    the new `params`. `batch` leaves [batch_size, ...] or [T, N, ...]."""
+    the new `params`. `batch` leaves [batch_size, ...] or [T, N, ...] (then `agent_axes` axes
+    of agents: 1 for a multi-agent env)."""
     info = jax.tree.map(jnp.mean, infos)
+    advantage = batch.advantage
     finished = episodes.count
     any_finished = finished > 0
     return {
@@ -139,7 +144,8 @@ def update_metrics(
         "grad_norm": info.grad_norm,
         "explained_variance": explained_variance(batch.value, batch.target),
         "learning_rate": jnp.asarray(current.learning_rate, jnp.float32),
-        "env_steps": (update_index + 1) * batch.advantage.size,
+        # Env steps, not agent steps: the batch's axes before its agents'.
+        "env_steps": (update_index + 1) * math.prod(advantage.shape[: advantage.ndim - agent_axes]),
         "nonfinite": diverged(info, params),
         "nonfinite_env_steps": episodes.nonfinite,
     }
@@ -154,7 +160,9 @@ def environment(
     if env is None:
         env, default_params = make_env(config.env_id)
     else:
+        env = multi_agent.adapt(env)
         default_params = env.default_params
+    env = multi_agent.with_critic(env, config.critic, config.env_id)
     env_params = default_params if env_params is None else env_params
     env = split_observations(env, env_params, config.actor_obs_key, config.critic_obs_key)
     if randomize is not None:
@@ -242,7 +250,7 @@ def make_train_functions(
             hparams.gae_lambda,
             tuning.gae_unroll,
         )
-        chex.assert_shape([values, advantages, targets], (num_steps, num_envs))
+        chex.assert_shape([values, advantages, targets], (num_steps, num_envs, *spec.agents))
         return agent.batch(traj, values, advantages, targets)
 
     def step(state: TrainState, hparams: HyperParams) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -253,7 +261,9 @@ def make_train_functions(
         current = at_update(hparams, state.update_index, config.num_updates, config.anneal_lr)
         params, opt_state, infos = update(state.params, state.opt_state, batch, current, update_key)
 
-        metrics = update_metrics(episodes, infos, batch, current, params, state.update_index)
+        metrics = update_metrics(
+            episodes, infos, batch, current, params, state.update_index, len(spec.agents)
+        )
         new_state = TrainState(params, opt_state, env_loop, key, state.update_index + 1)
         return to_threefry(new_state), metrics
 

@@ -84,6 +84,12 @@ SUITES: dict[str, Suite] = {
             "Sokoban refused",
         ),
         Suite(
+            "jaxmarl", "JaxMARL (multi-agent)", "purejaxppo.envs.multi_agent:make_jaxmarl",
+            "purejaxppo.envs.jaxmarl_suite:jaxmarl_env_names",
+            "every agent of an env in one batch (IPPO, shared parameters, agent id one-hot; "
+            "critic='centralised' for MAPPO); SMAX-SCENARIO, overcooked-LAYOUT",
+        ),
+        Suite(
             "playground", "MuJoCo Playground", "purejaxppo.envs.playground:PlaygroundEnvironment",
             "purejaxppo.envs.playground:dm_control_names",
             "Box actions in [-1, 1]; the dm_control tasks listed here need no download",

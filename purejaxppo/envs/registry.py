@@ -35,6 +35,14 @@ class EnvSpec:
     # > 0: the flat observation is [actor part | critic part] and the critic's starts here (a
     # critic that sees privileged state: `dict_obs`); 0: actor and critic see all of it.
     obs_split: int = 0
+    # > 0: a multi-agent env (`envs.multi_agent`): its observations, actions, rewards and dones
+    # carry an agent axis after the env axis, and obs_shape/action_shape are one agent's.
+    num_agents: int = 0
+
+    @property
+    def agents(self) -> tuple[int, ...]:
+        """The shape of the agent axes of every per-step array: (num_agents,) or ()."""
+        return (self.num_agents,) if self.num_agents else ()
 
     @property
     def obs_size(self) -> int:
@@ -66,6 +74,9 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     action_space = env.action_space(env_params)
     obs_shape = tuple(int(d) for d in obs_space.shape)
     name = getattr(env, "name", type(env).__name__)
+    agents = int(getattr(env, "num_agents", 0) or 0)
+    if agents:  # the observation space is [num_agents, *one agent's]
+        obs_shape = obs_shape[1:]
     categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
     masked = bool(getattr(env, "action_mask_in_obs", False))
     split = int(getattr(env, "obs_split", 0))
@@ -77,7 +88,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     if isinstance(action_space, spaces.Discrete):
         return EnvSpec(
             name, obs_shape, discrete=True, num_actions=int(action_space.n),
-            obs_categories=categories, action_mask=masked, obs_split=split,
+            obs_categories=categories, action_mask=masked, obs_split=split, num_agents=agents,
         )  # fmt: skip
     if isinstance(action_space, spaces.Box):
         shape = tuple(int(d) for d in action_space.shape)
@@ -89,7 +100,10 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
         size = int(np.prod(shape, dtype=np.int64))
         low = np.broadcast_to(np.asarray(action_space.low, np.float32), (size,)).copy()
         high = np.broadcast_to(np.asarray(action_space.high, np.float32), (size,)).copy()
-        return EnvSpec(name, obs_shape, False, size, shape, low, high, categories, obs_split=split)
+        return EnvSpec(
+            name, obs_shape, False, size, shape, low, high, categories, obs_split=split,
+            num_agents=agents,
+        )  # fmt: skip
     raise ValueError(
         f"environment {name}: action space {action_space!r} is neither Discrete nor Box. "
         "Fix: wrap the environment so that it exposes one of them."
