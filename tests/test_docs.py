@@ -62,7 +62,7 @@ def environment() -> dict[str, str]:
 # What a snippet needs beyond the core install, and the module whose import says it is there:
 # without the extra its snippet is skipped, as the suite's own tests are.
 EXTRAS = {
-    "xminigrid:": "xminigrid", "jumanji:": "jumanji", "craftax:": "craftax",
+    "xminigrid:": "xminigrid", "jumanji:": "jumanji", "craftax:": "craftax", "jaxmarl:": "jaxmarl",
     "brax:": "brax", "playground:": "mujoco_playground", "--tensorboard": "tensorboardX",
     "--wandb": "wandb", "--gif": "pygame", "purejaxppo report": "rliable", "report(": "rliable",
 }  # fmt: skip

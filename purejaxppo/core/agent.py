@@ -115,7 +115,7 @@ class FeedForward(Rows):
     network: ActorCritic
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
-        return self.network.init(key, jnp.zeros((1, *obs_shape), jnp.float32))
+        return self.network.init(key, jnp.zeros((*self.network.init_batch, *obs_shape)))
 
     def initial_memory(self, batch: tuple[int, ...]) -> None:
         return None
@@ -152,8 +152,11 @@ class Recurrent(Sequences):
     network: RecurrentActorCritic
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
-        obs = jnp.zeros((1, *obs_shape), jnp.float32)
-        return self.network.init(key, self.network.initial_hidden((1,)), obs, jnp.ones((1,), bool))
+        batch = self.network.init_batch
+        obs = jnp.zeros((*batch, *obs_shape), jnp.float32)
+        return self.network.init(
+            key, self.network.initial_hidden(batch), obs, jnp.ones(batch, bool)
+        )
 
     def initial_memory(self, batch: tuple[int, ...]) -> RecurrentCarry:
         """A fresh state for each of `batch` envs ([N], or [N, agents])."""

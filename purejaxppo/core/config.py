@@ -32,7 +32,9 @@ def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
 
 
 # Fields added after 0.1, with their defaults: written only when set otherwise (`to_dict`).
-_LATER_FIELDS = {"actor_obs_key": None, "critic_obs_key": None, "critic": "local"}
+_LATER_FIELDS = {
+    "actor_obs_key": None, "critic_obs_key": None, "critic": "local", "shared_parameters": True,
+}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +128,9 @@ class PPOConfig:
     """Multi-agent envs (`jaxmarl:...`): `local`, each agent's critic sees its own observation
     (IPPO); `centralised`, it sees the world state the env provides, or every agent's
     observation, and the agent's id (MAPPO) (static)."""
+    shared_parameters: bool = True
+    """Multi-agent envs: one network for every agent (its id in its observation), or, False,
+    one set of weights per agent, still run as one batch (static). Not with `cnn`."""
 
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
@@ -270,6 +275,12 @@ class PPOConfig:
                 raise _fail(
                     name, widths, "needs one or more positive layer widths", "use e.g. 64 64"
                 )
+        if not isinstance(self.shared_parameters, bool):
+            raise _fail("shared_parameters", self.shared_parameters, "must be True or False",
+                        "use True (one network) or False (weights per agent)")  # fmt: skip
+        if not self.shared_parameters and self.network == "cnn":
+            raise _fail("shared_parameters", self.shared_parameters, "with network='cnn' is "
+                        "not supported", "use network='mlp' or 'gru'")  # fmt: skip
         if self.critic not in ("local", "centralised"):
             raise _fail("critic", self.critic, "is not known", "use local or centralised")
         if self.network not in ("mlp", "cnn", "gru"):

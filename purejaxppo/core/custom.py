@@ -185,10 +185,12 @@ def check_outputs(agent: Any, spec: EnvSpec, batch: int = 2) -> None:
     def fail(problem: str, fix: str) -> ConfigError:
         return ConfigError(f"network={name}: {problem}. Fix: {fix}.")
 
+    rows = (batch, *spec.agents)  # a multi-agent env's observations are [N, agents, ...]
+
     def outputs(key: jax.Array) -> tuple[Any, Any]:
         params = agent.init(key, spec.obs_shape)
-        obs = jnp.zeros((batch, *spec.obs_shape), jnp.float32)
-        policy, _, _ = agent.act(params, agent.initial_memory((batch,)), obs)
+        obs = jnp.zeros((*rows, *spec.obs_shape), jnp.float32)
+        policy, _, _ = agent.act(params, agent.initial_memory(rows), obs)
         if not isinstance(policy, distrax.Distribution):
             raise fail(
                 f"returned {type(policy).__name__} as the policy",
@@ -196,7 +198,7 @@ def check_outputs(agent: Any, spec: EnvSpec, batch: int = 2) -> None:
             )
         categories.append(getattr(policy, "num_categories", spec.num_actions))
         action = policy.sample(seed=key)
-        _, value = agent.evaluate(params, _probe_batch(agent, obs, action))
+        _, value = agent.evaluate(params, _probe_batch(agent, obs, action, rows))
         return action, value
 
     categories: list[int] = []  # a Categorical's size, read while the shapes are traced
@@ -206,9 +208,10 @@ def check_outputs(agent: Any, spec: EnvSpec, batch: int = 2) -> None:
     except ConfigError:
         raise
     except Exception as error:  # a shape or type error inside the user's module
-        raise fail(f"could not run on observations of shape {spec.obs_shape} ({error})",
-                   "make __call__ take [batch, *obs_shape] observations") from error  # fmt: skip
-    wanted = (batch,) if spec.discrete else (batch, spec.num_actions)
+        raise fail(f"could not run on observations of shape {(*rows, *spec.obs_shape)} ({error})",
+                   "make __call__ take [batch, *obs_shape] observations (with agents, any "
+                   "leading batch axes: [envs, agents, *obs_shape])") from error  # fmt: skip
+    wanted = rows if spec.discrete else (*rows, spec.num_actions)
     if action.shape != wanted:
         raise fail(
             f"samples actions of shape {action.shape[1:]} for {spec.name}, whose "
@@ -223,15 +226,16 @@ def check_outputs(agent: Any, spec: EnvSpec, batch: int = 2) -> None:
         )
     if spec.discrete and not np.issubdtype(action.dtype, np.integer):
         raise fail(f"samples {action.dtype} actions for a Discrete space", "use a Categorical")
-    if value.shape[-1:] != (batch,) or value.ndim > 2:
+    if value.shape[-len(rows) :] != rows or value.ndim > len(rows) + 1:
         raise fail(f"returns values of shape {value.shape}", "return one value per observation")
 
 
-def _probe_batch(agent: Any, obs: jax.Array, action: jax.Array) -> Batch:
-    """A batch of the samples `obs`, `action` (one step of a sequence for a recurrent one)."""
-    zeros = jnp.zeros(obs.shape[:1], jnp.float32)
+def _probe_batch(agent: Any, obs: jax.Array, action: jax.Array, rows: tuple[int, ...]) -> Batch:
+    """A batch of the samples `obs`, `action` with batch axes `rows` (one step of a sequence
+    for a recurrent one)."""
+    zeros = jnp.zeros(rows, jnp.float32)
     batch = Batch(obs, action, zeros, zeros, zeros, zeros)
     if not agent.sequences:
         return batch
-    sequence = jax.tree.map(lambda x: x[None], batch.replace(start=jnp.ones(zeros.shape, bool)))
-    return sequence.replace(initial_hidden=agent.initial_memory(obs.shape[:1]).hidden)
+    sequence = jax.tree.map(lambda x: x[None], batch.replace(start=jnp.ones(rows, bool)))
+    return sequence.replace(initial_hidden=agent.initial_memory(rows).hidden)

@@ -14,6 +14,12 @@ def check_fits(config: PPOConfig, spec: EnvSpec) -> None:
     def fail(field: str, problem: str, fix: str) -> ConfigError:
         return config_error(f"PPOConfig.{field}", getattr(config, field), problem, fix)
 
+    if not config.shared_parameters and not spec.num_agents:
+        raise fail(
+            "shared_parameters",
+            f"gives each agent its own weights, and {spec.name} has a single agent",
+            "leave shared_parameters=True, or choose a multi-agent env (jaxmarl:...)",
+        )
     if config.network == "cnn" and len(spec.obs_shape) != 3:
         raise fail(
             "network",

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.per_agent import AgentGRUCell, dense
 from purejaxppo.envs.registry import EnvSpec
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -62,6 +63,7 @@ class MLP(nn.Module):
     out_gain: float
     activation: str = "tanh"
     conv_channels: tuple[int, ...] = ()
+    agents: int = 0  # > 0: x is [..., agents, features], each agent with its own weights
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -75,13 +77,8 @@ class MLP(nn.Module):
                 x = act(x)
             x = x.reshape((*x.shape[:-3], -1))
         for width in self.hidden:
-            x = nn.Dense(
-                width, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)), bias_init=zeros
-            )(x)
-            x = act(x)
-        return nn.Dense(
-            self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_gain), bias_init=zeros
-        )(x)
+            x = act(dense(width, nn.initializers.orthogonal(np.sqrt(2.0)), self.agents)(x))
+        return dense(self.out_dim, nn.initializers.orthogonal(self.out_gain), self.agents)(x)
 
 
 def flat_features(obs: jax.Array, obs_shape: tuple[int, ...], obs_categories: int) -> jax.Array:
@@ -114,18 +111,29 @@ class _ActorCriticBase(nn.Module):
     state_dependent_std: bool = False
     # > 0: features [..., :obs_split] are the actor's, the rest the critic's (EnvSpec.obs_split)
     obs_split: int = 0
+    # > 0: a multi-agent env's observations [..., agents, ...], each agent with its own weights
+    # (PPOConfig.shared_parameters=False)
+    agents: int = 0
 
     def _setup_heads(self, conv_channels: tuple[int, ...] = ()) -> None:
         """The actor MLP (logits, means, or means and raw stds), the critic MLP, and the
         state-independent log-std parameter where the policy has one."""
         state_dependent = self.state_dependent_std and not self.discrete
         outputs = self.num_actions * (2 if state_dependent else 1)
-        self.actor_net = MLP(self.actor_hidden, outputs, 0.01, self.activation, conv_channels)
-        self.critic_net = MLP(self.critic_hidden, 1, 1.0, self.activation, conv_channels)
+        self.actor_net = MLP(
+            self.actor_hidden, outputs, 0.01, self.activation, conv_channels, self.agents
+        )
+        self.critic_net = MLP(
+            self.critic_hidden, 1, 1.0, self.activation, conv_channels, self.agents
+        )
         if not self.discrete and not self.state_dependent_std:
-            self.log_std = self.param(
-                "log_std", nn.initializers.constant(self.log_std_init), (self.num_actions,)
-            )
+            shape = (*((self.agents,) if self.agents else ()), self.num_actions)
+            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), shape)
+
+    @property
+    def init_batch(self) -> tuple[int, ...]:
+        """The batch shape of the observations the parameters are created with."""
+        return (1, self.agents) if self.agents else (1,)
 
     def sampling_noise(self, key: jax.Array, batch_shape: tuple[int, ...]) -> jax.Array:
         """Noise for `sample_with_noise` of `batch_shape` actions: Gumbel noise per logit
@@ -217,12 +225,10 @@ class RecurrentActorCritic(_ActorCriticBase):
     gru_size: int = 128
 
     def setup(self) -> None:
-        self.embed = nn.Dense(
-            self.gru_size,
-            kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)),
-            bias_init=nn.initializers.zeros_init(),
+        self.embed = dense(self.gru_size, nn.initializers.orthogonal(np.sqrt(2.0)), self.agents)
+        self.cell = (
+            AgentGRUCell(self.gru_size, self.agents) if self.agents else nn.GRUCell(self.gru_size)
         )
-        self.cell = nn.GRUCell(self.gru_size)
         self._setup_heads()
 
     def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
@@ -284,6 +290,7 @@ def make_network(config: PPOConfig, spec: EnvSpec) -> ActorCritic | RecurrentAct
         "log_std_init": config.log_std_init,
         "state_dependent_std": config.state_dependent_std,
         "obs_split": spec.obs_split,
+        "agents": 0 if config.shared_parameters else spec.num_agents,
     }
     if config.network == "gru":
         return RecurrentActorCritic(gru_size=config.gru_size, **common)

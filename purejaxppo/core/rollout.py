@@ -62,6 +62,7 @@ class EpisodeSummary:
     length_sum: jax.Array  # [] int32
     count: jax.Array  # [] int32
     nonfinite: jax.Array  # [] int32: env steps whose observation or reward was not finite
+    won: jax.Array | None = None  # [] int32: episodes won (None: the env does not say, `won`)
 
 
 @struct.dataclass
@@ -126,6 +127,7 @@ class _Outcome:
     next_ok: jax.Array  # [N] bool: raw_next_obs was finite
     final_ok: jax.Array  # [N] bool: final_obs was finite (or not needed)
     step_ok: jax.Array  # [N] bool: the whole step was finite
+    won: jax.Array | None = None  # [N] bool: the episode ended won (an env that says: SMAX)
 
 
 def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
@@ -138,12 +140,13 @@ def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
     return jnp.clip(action, low, high).reshape((*action.shape[:-1], *spec.action_shape))
 
 
-def _empty_summary() -> EpisodeSummary:
+def _empty_summary(wins: bool) -> EpisodeSummary:
     return EpisodeSummary(
         return_sum=jnp.zeros((), jnp.float32),
         length_sum=jnp.zeros((), jnp.int32),
         count=jnp.zeros((), jnp.int32),
         nonfinite=jnp.zeros((), jnp.int32),
+        won=jnp.zeros((), jnp.int32) if wins else None,
     )
 
 
@@ -160,6 +163,7 @@ def _count_episodes(
         length_sum=summary.length_sum + jnp.sum(jnp.where(done, ep_lengths, 0), dtype=jnp.int32),
         count=summary.count + jnp.sum(done, dtype=jnp.int32),
         nonfinite=summary.nonfinite + jnp.sum(~outcome.step_ok, dtype=jnp.int32),
+        won=None if summary.won is None else summary.won + jnp.sum(outcome.won, dtype=jnp.int32),
     )
     episodes = EpisodeTracker(
         returns=jnp.where(done, 0.0, ep_returns), lengths=jnp.where(done, 0, ep_lengths)
@@ -219,7 +223,7 @@ class EnvLoop:
         reward, raw_next_obs, final_obs = map(sanitize, (reward, raw_next_obs, final_obs))
         return _Outcome(
             env_state, raw_next_obs, final_obs, reward, terminated, done, ended, next_ok, final_ok,
-            step_ok,
+            step_ok, info.get("won"),
         )  # fmt: skip
 
     def step(self, params: Any, gamma: jax.Array, carry, inputs):
@@ -275,7 +279,7 @@ class EnvLoop:
         noise = self.agent.noise(noise_key, batch_shape)
         (state, summary), transitions = jax.lax.scan(
             functools.partial(self.step, params, gamma),
-            (state, _empty_summary()),
+            (state, _empty_summary(getattr(self.env, "reports_wins", False))),
             (noise, self.batched_step.keys(env_key)),
         )
         transitions = transitions.replace(**started)

@@ -59,6 +59,7 @@ METRIC_NAMES = (
     "env_steps",
     "nonfinite",
     "nonfinite_env_steps",
+    "win_rate",
 )
 
 
@@ -148,6 +149,10 @@ def update_metrics(
         "env_steps": (update_index + 1) * math.prod(advantage.shape[: advantage.ndim - agent_axes]),
         "nonfinite": diverged(info, params),
         "nonfinite_env_steps": episodes.nonfinite,
+        # Share of the finished episodes won, where the env says (SMAX); NaN elsewhere.
+        "win_rate": jnp.full((), jnp.nan, jnp.float32)
+        if episodes.won is None
+        else jnp.where(any_finished, episodes.won / finished, jnp.nan),
     }
 
 
@@ -182,6 +187,12 @@ def agent_of(config: PPOConfig, spec: EnvSpec, network: Any = None) -> Agent:
     checked against the env)."""
     if network is None:
         return agent_for(make_network(config, spec))
+    if not config.shared_parameters:
+        raise ConfigError(
+            "PPOConfig.shared_parameters=False: it sets the built-in networks' weights per "
+            "agent, and a network of yours decides its own weights. Fix: leave "
+            "shared_parameters=True and give your module per-agent weights if you want them."
+        )
     return custom_agent(network, spec, config)
 
 

@@ -14,8 +14,8 @@ own world state where it gives one (SMAX's "world_state"), else every agent's ob
 Dones: an agent can be done before its episode ends (SMAX: it died); it stays done and acts
 with its legal actions (no-op) until the episode ends. The episode ends when JaxMARL's
 `__all__` is set or every agent is done; then every agent is done. JaxMARL ends episodes at
-`max_steps` as if they terminated: here an episode that ends at `max_steps` is truncated (the
-value bootstraps), unless an agent was done by then.
+`max_steps` as if they terminated: here an episode that ends at `max_steps` is truncated for
+every agent not done before that step (the value bootstraps), and terminated for the others.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from purejaxppo.base.errors import ConfigError
 @struct.dataclass
 class MultiAgentState(environment.EnvState):
     inner: Any  # the JaxMARL env's state
+    done: jax.Array  # [A] bool: the agents done before the episode's end (e.g. dead)
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -177,7 +178,10 @@ class MultiAgentEnvironment(environment.Environment):
     # ------------------------------------------------------------------ gymnax interface
     def reset_env(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, MultiAgentState]:
         obs, inner = self.env.reset(key)
-        return self.observe(obs, inner), MultiAgentState(time=jnp.zeros((), jnp.int32), inner=inner)
+        fresh = MultiAgentState(
+            jnp.zeros((), jnp.int32), inner, jnp.zeros((self.num_agents,), bool)
+        )
+        return self.observe(obs, inner), fresh
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, MultiAgentState]:
         return self.reset_env(key, params)
@@ -195,24 +199,36 @@ class MultiAgentEnvironment(environment.Environment):
         time_up = jnp.zeros((), bool)
         if self.max_steps is not None:
             time_up = ended & (_steps(inner) >= self.max_steps)
-        terminated = (agent_done & ~time_up) | (ended & ~time_up)
+        # An agent done before this step stays terminated; the others end with the episode.
+        terminated = (agent_done & state.done) | ((agent_done | ended) & ~time_up)
         truncated = jnp.broadcast_to(time_up, (self.num_agents,)) & ~terminated
-        final = self.observe(obs, inner)
+        final, stepped = self.observe(obs, inner), inner
         fresh_obs, fresh_inner = self.env.reset(key_reset)
         inner = jax.tree.map(lambda r, s: jax.lax.select(ended, r, s), fresh_inner, inner)
         next_obs = jnp.where(ended, self.observe(fresh_obs, fresh_inner), final)
         time = jnp.where(ended, 0, state.time + 1)
-        extra = {k: v for k, v in info.items() if k in ("won",)} if isinstance(info, dict) else {}
-        info = {**extra, "final_observation": final, "terminated": terminated,
-                "truncated": truncated}  # fmt: skip
+        done = agent_done & ~ended
+        info = {"final_observation": final, "terminated": terminated, "truncated": truncated}
+        if self.reports_wins:
+            info["won"] = ended & self.won(stepped)
         return (
             next_obs,
-            MultiAgentState(time=time, inner=inner),
+            MultiAgentState(time, inner, done),
             reward,
             terminated,
             truncated,
             info,
         )
+
+    @property
+    def reports_wins(self) -> bool:
+        """SMAX: an episode is won when every enemy is dead and an ally is alive."""
+        return hasattr(self.env, "num_allies") and hasattr(self.env, "num_enemies")
+
+    def won(self, inner: Any) -> jax.Array:
+        alive = getattr(inner, "state", inner).unit_alive
+        allies = self.env.num_allies
+        return jnp.any(alive[:allies]) & ~jnp.any(alive[allies:])
 
     def is_truncated(self, state: MultiAgentState, params: Any = None) -> jax.Array:
         return jnp.zeros((), bool)  # `step` says which episode ends are truncations

@@ -1,0 +1,228 @@
+"""Multi-agent PPO: the adapter's semantics on a small env written here (agents that differ, one
+that is done before the episode ends, a time limit), then IPPO and MAPPO through the engine, and
+JaxMARL's own MPE and SMAX."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+from gymnax.environments import spaces
+
+import purejaxppo
+from purejaxppo import ConfigError, PPOConfig, make_train
+from purejaxppo.core.trainer import make_train_functions
+from purejaxppo.envs.multi_agent import MultiAgentEnvironment
+
+
+@struct.dataclass
+class RelayState:
+    step: jax.Array
+    done: jax.Array
+
+
+class Relay:
+    """Two agents of JaxMARL's API. "runner" (2 actions, observation [t]) ends the episode by
+    taking action 1 (reward 1); "helper" (3 actions, observation [t, 1]) is done from step 2 on
+    (like an agent that died) and earns 0.5 a step until then. The time limit is 5 steps."""
+
+    agents: ClassVar[list[str]] = ["runner", "helper"]
+    max_steps = 5
+
+    def reset(self, key):
+        state = RelayState(step=jnp.zeros((), jnp.int32), done=jnp.array(False))
+        return self.get_obs(state), state
+
+    def get_obs(self, state):
+        t = state.step.astype(jnp.float32) / self.max_steps
+        return {"runner": jnp.array([t]), "helper": jnp.array([t, 1.0])}
+
+    def step_env(self, key, state, actions):
+        step = state.step + 1
+        finished = actions["runner"] == 1
+        done = finished | (step >= self.max_steps)
+        state = RelayState(step=step, done=done)
+        helper_done = (step >= 2) | done
+        rewards = {"runner": finished.astype(jnp.float32),
+                   "helper": jnp.where(step > 2, 0.0, 0.5)}  # fmt: skip
+        dones = {"runner": done, "helper": helper_done, "__all__": done}
+        return self.get_obs(state), state, rewards, dones, {}
+
+    def action_space(self, agent):
+        return spaces.Discrete(2 if agent == "runner" else 3)
+
+
+class AgentMLP(nn.Module):
+    """A network of yours for agents: every leading axis is a batch axis ([envs, agents])."""
+
+    @nn.compact
+    def __call__(self, obs):
+        x = nn.tanh(nn.Dense(16)(obs))
+        return distrax.Categorical(logits=nn.Dense(3)(x)), nn.Dense(1)(x)[..., 0]
+
+
+TINY = PPOConfig(env_id="jaxmarl:MPE_simple_spread_v3", num_envs=4, num_steps=8,
+                 total_timesteps=4 * 8 * 4, num_minibatches=2, update_epochs=2)  # fmt: skip
+
+
+def steps(env, actions):
+    step = jax.jit(env.step)
+    obs, state = env.reset(jax.random.key(0))
+    out = []
+    for action in actions:
+        obs, state, reward, terminated, truncated, info = step(
+            jax.random.key(1), state, jnp.asarray(action)
+        )
+        out.append((obs, reward, terminated, truncated, info["final_observation"]))
+    return out
+
+
+def test_observations_are_padded_with_the_agent_id_and_the_legal_actions():
+    env = MultiAgentEnvironment(Relay(), "relay")
+    obs, _ = env.reset(jax.random.key(0))
+    # [own (padded to 2) | id (2) | legal actions (3)]: the runner has 2 actions of the 3
+    np.testing.assert_array_equal(obs, [[0, 0, 1, 0, 1, 1, 0], [0, 1, 0, 1, 1, 1, 1]])
+    spec = make_train_functions(TINY, env=Relay()).spec
+    assert (spec.num_agents, spec.obs_shape, spec.num_actions, spec.action_mask) == (
+        2,
+        (7,),
+        3,
+        True,
+    )
+
+
+def test_an_agent_done_early_stays_terminated_and_the_time_limit_truncates_the_others():
+    out = steps(MultiAgentEnvironment(Relay(), "relay"), [[0, 0]] * 5)
+    terminated = np.array([o[2] for o in out])
+    truncated = np.array([o[3] for o in out])
+    np.testing.assert_array_equal(terminated[:, 0], [False] * 5)
+    np.testing.assert_array_equal(terminated[:, 1], [False, True, True, True, True])
+    np.testing.assert_array_equal(truncated, [[False, False]] * 4 + [[True, False]])
+    np.testing.assert_array_equal([o[1][1] for o in out], [0.5, 0.5, 0, 0, 0])
+    obs, final = out[-1][0], out[-1][4]
+    assert final[0, 0] == 1.0 and obs[0, 0] == 0.0  # the pre-reset observation, then the reset
+    np.testing.assert_array_equal(out[2][0], out[2][4])  # no reset: final is the next obs
+
+
+def test_an_ending_action_terminates_every_agent():
+    out = steps(MultiAgentEnvironment(Relay(), "relay"), [[0, 0], [1, 0]])
+    np.testing.assert_array_equal(out[1][2], [True, True])
+    np.testing.assert_array_equal(out[1][3], [False, False])
+    np.testing.assert_array_equal(out[1][1], [1.0, 0.5])
+
+
+def test_a_centralised_critic_sees_every_agent_and_its_own_id():
+    env = MultiAgentEnvironment(Relay(), "relay", centralised=True)
+    obs, _ = env.reset(jax.random.key(0))
+    assert env.obs_split == 7 and obs.shape == (2, 7 + 4 + 2)
+    np.testing.assert_array_equal(obs[:, 7:], [[0, 0, 0, 1, 1, 0], [0, 0, 0, 1, 0, 1]])
+
+
+@pytest.mark.parametrize(
+    ("config", "network"),
+    [(TINY, None), (TINY.replace(critic="centralised"), None),
+     (TINY.replace(shared_parameters=False), None), (TINY, AgentMLP())],
+    ids=["ippo-mlp", "mappo-mlp", "weights-per-agent", "custom-network"],
+)  # fmt: skip
+def test_every_agent_trains_in_one_batch_and_episodes_count_once(config, network):
+    run = jax.jit(make_train(config, env=Relay(), network=network))
+    metrics = run(jax.random.key(0), config.hparams).metrics
+    assert int(metrics["env_steps"][-1]) == config.env_steps  # env steps, not agent steps
+    assert np.all(np.isfinite(metrics["policy_loss"]))
+    lengths = np.asarray(metrics["episode_length"])
+    assert np.all((lengths >= 1) & (lengths <= 5))
+    # Team return = mean of the agents' returns: the helper's 0.5 + 0.5 and the runner's 0 or 1.
+    returns = np.asarray(metrics["episode_return"])
+    assert np.all((returns >= 0.25) & (returns <= 1.0)), returns
+    assert np.all(np.isnan(metrics["win_rate"]))
+
+
+def test_evaluation_returns_team_returns_and_resume_is_bit_identical(tmp_path):
+    options = {"num_seeds": 2, "env": Relay(), "checkpoint_dir": tmp_path, "segment_updates": 1}
+    config = TINY.replace(network="gru", critic="centralised", shared_parameters=False,
+                          normalize_reward=True)  # fmt: skip
+    whole = purejaxppo.train(config, num_seeds=2, env=Relay())
+    purejaxppo.train(config, **options)
+    state = tmp_path / "state"
+    kept = sorted((p for p in state.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    assert len(kept) >= 2
+    for later in kept[1:]:  # back to the first checkpoint: the rest is trained again
+        import shutil
+
+        shutil.rmtree(later)
+    resumed = purejaxppo.train(config, **options)
+    np.testing.assert_array_equal(whole.metrics["value_loss"], resumed.metrics["value_loss"])
+    assert np.all(np.isfinite(whole.metrics["policy_loss"]))
+    kernel = resumed.params["params"]["cell"]["hr"]["kernel"]  # [seeds, agents, H, H]
+    assert kernel.shape == (2, 2, 128, 128) and not np.allclose(kernel[:, 0], kernel[:, 1])
+    scores = purejaxppo.evaluate(config, resumed.params, num_episodes=3, env=Relay())
+    assert scores.returns.shape == (2, 3) and np.all(scores.returns >= 0.25)
+
+
+@pytest.mark.parametrize(
+    ("build", "says"),
+    [
+        (lambda: make_train(PPOConfig(critic="centralised")), "single-agent"),
+        (lambda: PPOConfig(critic="global"), "local or centralised"),
+        (lambda: make_train(TINY.replace(env_id="jaxmarl:SMAX-4x4")), "SMAX-3m"),
+        (lambda: PPOConfig(critic="centralised", critic_obs_key="state"), "set one of them"),
+        (lambda: make_train(PPOConfig(shared_parameters=False)), "single agent"),
+        (
+            lambda: make_train(
+                TINY.replace(shared_parameters=False), env=Relay(), network=AgentMLP()
+            ),
+            "its own weights",
+        ),
+        (lambda: PPOConfig(shared_parameters=False, network="cnn"), "cnn"),
+    ],
+    ids=[
+        "single-agent-env",
+        "unknown-critic",
+        "unknown-name",
+        "two-critic-choices",
+        "weights-per-agent-single-agent",
+        "weights-per-agent-custom",
+        "weights-per-agent-cnn",
+    ],
+)
+def test_what_cannot_work_is_refused_before_anything_runs(build, says):
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert says in str(caught.value) and "Fix:" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------ JaxMARL's envs
+LEARN = PPOConfig(env_id="jaxmarl:MPE_simple_spread_v3", num_envs=16, num_steps=128,
+                  total_timesteps=16 * 128 * 40, learning_rate=1e-3)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("critic", ["local", "centralised"])
+def test_ippo_and_mappo_learn_simple_spread(critic):
+    config = LEARN.replace(critic=critic)
+    metrics = jax.jit(make_train(config))(jax.random.key(0), config.hparams).metrics
+    returns = np.asarray(metrics["episode_return"])
+    # A random policy scores about -26.6 here (both start there); 80k env steps gain 2 or more.
+    assert np.mean(returns[:3]) < -25.0
+    assert np.mean(returns[-5:]) > np.mean(returns[:3]) + 2.0, returns
+
+
+@pytest.mark.slow
+def test_smax_actions_respect_the_masks_and_wins_are_counted():
+    config = PPOConfig(env_id="jaxmarl:SMAX-3m", num_envs=8, num_steps=64,
+                       total_timesteps=8 * 64 * 2, critic="centralised")  # fmt: skip
+    functions = make_train_functions(config)
+    state = functions.init(jax.random.key(0))
+    rollout = jax.jit(functions.rollout)
+    _, traj, summary = rollout(state.params, state.env_loop, jax.random.key(1), jnp.float32(0.99))
+    spec = functions.spec
+    legal = traj.obs[..., spec.obs_split - spec.num_actions : spec.obs_split]
+    chosen = jnp.take_along_axis(legal, traj.action[..., None], axis=-1)[..., 0]
+    assert bool(jnp.all(chosen == 1.0))
+    assert summary.won is not None and 0 <= int(summary.won) <= int(summary.count)
