@@ -26,6 +26,9 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# The guides' snippets run in test_docs_guides.py: under `--dist loadfile` a file is one
+# worker's, and all the snippets in one file were the suite's longest path.
+GUIDES = ("many-runs.md", "meta-learning.md", "multi-agent.md", "reports.md", "training.md")
 SMALLER = {
     "total_timesteps=100_000": "total_timesteps=10_240",
     # Acrobot's random episodes run the full 500 steps: 2048 steps per env put an episode end
@@ -39,9 +42,12 @@ SMALLER = {
 }
 
 
-def blocks(language: str) -> list[tuple[str, int, str]]:
+def blocks(language: str, guides: bool | None = None) -> list[tuple[str, int, str]]:
+    """The `language` snippets of every page (None), of the guides (True) or of the others."""
     found = []
     for page in PAGES:
+        if guides is not None and (page.name in GUIDES) != guides:
+            continue
         text = page.read_text()
         for match in re.finditer(rf"```{language}\n(.*?)```", text, re.S):
             line = text[: match.start()].count("\n") + 1
@@ -81,6 +87,7 @@ def test_every_replacement_still_occurs():
 
 PYTHON = blocks("python")
 SHELL = blocks("sh")
+OWN_PYTHON, OWN_SHELL = blocks("python", guides=False), blocks("sh", guides=False)
 
 
 ANNOTATED = re.compile(r"^(\s*)(print\(.*?\))\s+# prints( like)?: (.*)$")
@@ -125,8 +132,16 @@ def test_pages_state_what_their_snippets_print():
     assert not matches("[1 0]", False, "[0 1]") and not matches("(8, 3)", True, "(8,)")
 
 
-@pytest.mark.parametrize(("page", "line", "code"), PYTHON, ids=[f"{p}:{n}" for p, n, _ in PYTHON])
+def ids(snippets: list[tuple[str, int, str]]) -> list[str]:
+    return [f"{page}:{line}" for page, line, _ in snippets]
+
+
+@pytest.mark.parametrize(("page", "line", "code"), OWN_PYTHON, ids=ids(OWN_PYTHON))
 def test_python_snippet_runs(page, line, code, tmp_path):
+    check_python_snippet(page, line, code, tmp_path)
+
+
+def check_python_snippet(page: str, line: int, code: str, tmp_path: Path) -> None:
     skip_without_extras(code)
     code, claims = instrumented(smaller(code))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment(),
@@ -151,8 +166,12 @@ for line in sys.argv[1:]:
 """
 
 
-@pytest.mark.parametrize(("page", "line", "code"), SHELL, ids=[f"{p}:{n}" for p, n, _ in SHELL])
+@pytest.mark.parametrize(("page", "line", "code"), OWN_SHELL, ids=ids(OWN_SHELL))
 def test_shell_snippet_runs(page, line, code, tmp_path):
+    check_shell_snippet(page, line, code, tmp_path)
+
+
+def check_shell_snippet(page: str, line: int, code: str, tmp_path: Path) -> None:
     skip_without_extras(code)
     commands = [c.split("#")[0].strip() for c in smaller(code).splitlines()]
     batch: list[str] = []
