@@ -12,6 +12,10 @@
 #                     python benchmarks/aggregate_returns.py $OUT/row-*.json --envs \
 #                       Asterix-MinAtar Breakout-MinAtar Freeway-MinAtar Seaquest-MinAtar \
 #                       SpaceInvaders-MinAtar
+#   PART=marl         jaxmarl:MPE_simple_spread_v3, SMAX-3m and SMAX-2s3z (win rate) at
+#                     JaxMARL's IPPO settings, 1e7 steps, 16 seeds: 3 rows x at most 180 s;
+#                     needs the jaxmarl extra's wheels (jaxmarl, jaxtyping, safetensors,
+#                     wadler_lindig) in .whl
 #
 # Prepare .whl as gpu_check.sh's header says; PART=brax also needs the brax extra's wheels
 # (brax, mujoco, mujoco-mjx, trimesh, jaxopt, ml-collections, tensorboardX, flask, flask-cors,
@@ -27,6 +31,7 @@ source benchmarks/gpu_setup.sh
 PART=${PART:-minatar}
 LIMIT=${LIMIT:-120}  # seconds per row
 [ "$PART" = brax ] && LIMIT=${LIMIT_BRAX:-240}
+[ "$PART" = marl ] && LIMIT=${LIMIT_MARL:-180}
 SEEDS=16
 SET=()
 if [ "${SMALL:-0}" = 1 ]; then SEEDS=2; LIMIT=300; SET=(total_timesteps=16384); fi
@@ -61,6 +66,11 @@ case "$PART" in
     row hopper brax:hopper
     row ant brax:ant
     ;;
-  *) echo "PART=$PART: use minatar, minatar-rest, minatar-mlp or brax" >&2; exit 2 ;;
+  marl)
+    row mpe-spread jaxmarl:MPE_simple_spread_v3
+    row smax-3m jaxmarl:SMAX-3m
+    row smax-2s3z jaxmarl:SMAX-2s3z
+    ;;
+  *) echo "PART=$PART: use minatar, minatar-rest, minatar-mlp, brax or marl" >&2; exit 2 ;;
 esac
 echo "rows: $OUT/returns-$PART.md" | tee -a "$log"

@@ -80,6 +80,9 @@ def measure(env_id: str, seeds: int, changes: dict[str, Any] | None = None, key:
     wall = time.perf_counter() - start
     interval = result.final_return
     reference = entry.reference or {}
+    wins = np.asarray(result.metrics["win_rate"])  # [runs, updates]; NaN without wins
+    last = wins[:, -max(1, wins.shape[1] // 20) :]
+    win_rate = float(np.nanmean(last)) if np.isfinite(last).any() else None
     value = reference.get("value")
     return {
         "env_id": env_id,
@@ -97,6 +100,7 @@ def measure(env_id: str, seeds: int, changes: dict[str, Any] | None = None, key:
         "wall_s": wall,
         "steps_per_second": result.steps_per_second,
         "final_returns": [float(v) for v in np.asarray(result.final_returns)],
+        "win_rate": win_rate,  # SMAX: the share of episodes won in the last 5% of updates
     }
 
 
@@ -125,9 +129,10 @@ def markdown(rows: list[dict], device: str) -> str:
         name += f", seeds of key {r['key']}" if r.get("key") else ""
         name += f": {r['note']}" if r.get("note") else ""
         wall = f"{r['wall_s']:.0f}" + ("*" if r.get("shared_gpu") else "")
+        wins = f"; win rate {r['win_rate']:.2f}" if r.get("win_rate") is not None else ""
         lines.append(
             f"| {name} | {r['network']} | {r['budget']:.2e} | {r['mean']:.2f} "
-            f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] | {r['iqm']:.2f} | {r['reference']} "
+            f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]{wins} | {r['iqm']:.2f} | {r['reference']} "
             f"| {r['source']} | {verdict(r)} | {wall} |"
         )
     shared = {r["shared_gpu"] for r in rows if r.get("shared_gpu")}
