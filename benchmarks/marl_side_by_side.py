@@ -59,8 +59,8 @@ def theirs(seeds: int, total: int, peer_dir: str, log: bool):
     import wandb
 
     wandb.init(mode="disabled")
-    import jax.experimental
     import ippo_ff_mpe
+    import jax.experimental
 
     if not log:  # the per-update host callback is logging, not training
         jax.experimental.io_callback = lambda *args, **kwargs: None
@@ -90,8 +90,15 @@ def measure(system: str, seeds: int, total: int, peer_dir: str) -> dict:
     out = jax.block_until_ready(compiled(*args))
     run_s = time.perf_counter() - start
     steps = total // (16 * 128) * 16 * 128 * seeds
-    return {"system": system, "seeds": seeds, "env_steps": steps, "device": str(jax.devices()[0]),
-            "steps_per_s": steps / run_s, "compile_s": compile_s, "final_return": final(out)}  # fmt: skip
+    return {
+        "system": system,
+        "seeds": seeds,
+        "env_steps": steps,
+        "device": str(jax.devices()[0]),
+        "steps_per_s": steps / run_s,
+        "compile_s": compile_s,
+        "final_return": final(out),
+    }
 
 
 def table(rows: list[dict]) -> str:
@@ -99,7 +106,8 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
         ours_row = next(r for r in rows if r["system"] == "ppo" and r["seeds"] == row["seeds"])
-        ratio = "" if row["system"] == "ppo" else f"{ours_row['steps_per_s'] / row['steps_per_s']:.2f}x"
+        speedup = ours_row["steps_per_s"] / row["steps_per_s"]
+        ratio = "" if row["system"] == "ppo" else f"{speedup:.2f}x"
         lines.append(f"| {row['seeds']} | {row['system']} | {row['steps_per_s']:,.0f} | "
                      f"{row['compile_s']:.1f} | {row['final_return']:.2f} | {ratio} |")  # fmt: skip
     return "\n".join(lines)
