@@ -148,9 +148,12 @@ def test_the_mjx_model_is_randomised_per_episode_and_simulated():
 
     @jax.jit
     def after(params):  # the same start and pushes under two pole masses
-        _, state = env.reset_env(key, params)
-        for _ in range(20):
-            obs, state, _, _, _ = env.step_env(key, state, jnp.ones((1,)), params)
+        def step(_, carry):
+            obs, state, _, _, _ = env.step_env(key, carry[1], jnp.ones((1,)), params)
+            return obs, state
+
+        # A loop: 20 unrolled MJX steps took over a minute to compile.
+        obs, _ = jax.lax.fori_loop(0, 20, step, env.reset_env(key, params))
         return obs
 
     assert float(jnp.abs(after(params) - after(light)).max()) > 1e-3
