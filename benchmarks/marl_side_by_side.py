@@ -105,12 +105,31 @@ def table(rows: list[dict]) -> str:
     lines = ["| seeds | system | env steps/s | compile s | final return | ours / theirs |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
+        if row.get("steps_per_s") is None:
+            lines.append(f"| {row['seeds']} | {row['system']} | {row['error']} | | | |")
+            continue
         ours_row = next(r for r in rows if r["system"] == "ppo" and r["seeds"] == row["seeds"])
-        speedup = ours_row["steps_per_s"] / row["steps_per_s"]
-        ratio = "" if row["system"] == "ppo" else f"{speedup:.2f}x"
+        ratio = ""
+        if row["system"] != "ppo" and ours_row.get("steps_per_s"):
+            ratio = f"{ours_row['steps_per_s'] / row['steps_per_s']:.2f}x"
         lines.append(f"| {row['seeds']} | {row['system']} | {row['steps_per_s']:,.0f} | "
                      f"{row['compile_s']:.1f} | {row['final_return']:.2f} | {ratio} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def run_row(system: str, seeds: int, total: int, peer_dir: str, limit_s: float) -> dict:
+    """One row in its own process; a row past `limit_s` is recorded as unfinished, since
+    JaxMARL's file under jit(vmap) over 16 keys has stalled on a 2-core CPU (BENCHMARKS.md)."""
+    command = [sys.executable, __file__, system, "--seeds", str(seeds), "--total", str(total),
+               "--peer-dir", peer_dir]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        return {"system": system, "seeds": seeds, "steps_per_s": None,
+                "error": f"did not finish in {limit_s:.0f} s"}  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"{system} {seeds}: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -120,6 +139,7 @@ def main() -> None:
     parser.add_argument("--total", type=float, default=2e5)
     parser.add_argument("--peer-dir", default=".peers/jaxmarl")
     parser.add_argument("--systems", nargs="+", default=["ppo", "jaxmarl", "jaxmarl-nolog"])
+    parser.add_argument("--row-limit-s", type=float, default=1200.0)
     args = parser.parse_args()
     total = int(args.total)
     if args.what != "table":
@@ -128,12 +148,7 @@ def main() -> None:
     rows = []
     for seeds in args.seeds:
         for system in args.systems:
-            command = [sys.executable, __file__, system, "--seeds", str(seeds), "--total",
-                       str(total), "--peer-dir", args.peer_dir]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            if done.returncode:
-                raise SystemExit(f"{system} {seeds}: {done.stderr[-3000:]}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append(run_row(system, seeds, total, args.peer_dir, args.row_limit_s))
             print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
 
