@@ -48,18 +48,20 @@ def run_eval(command: EvalCommand) -> int:
     print(f"{config.env_id}: {per_run.shape[0]} runs x {command.num_episodes} {mode} episodes")
     print(f"  mean return      {interval}")
     print(f"  episode length   {result.lengths[finite].mean() if finite.any() else np.nan:.1f}")
-    rundirs.write_json(
-        command.run_dir / "eval.json",
-        {
-            "num_runs": int(per_run.shape[0]),
-            "num_episodes": command.num_episodes,
-            "deterministic": not command.stochastic,
-            "mean_return": interval.mean,
-            "ci95": [interval.low, interval.high],
-            "diverged_runs": int((~finite).sum()),
-            "per_run_mean_return": per_run.tolist(),
-        },
-    )
+    record = {
+        "num_runs": int(per_run.shape[0]),
+        "num_episodes": command.num_episodes,
+        "deterministic": not command.stochastic,
+        "mean_return": interval.mean,
+        "ci95": [interval.low, interval.high],
+        "diverged_runs": int((~finite).sum()),
+        "per_run_mean_return": per_run.tolist(),
+    }
+    if result.agent_returns is not None:  # a multi-agent env: each agent's own return too
+        agents = result.agent_returns[finite].mean(axis=(0, 1)) if finite.any() else []
+        print("  per agent        " + " ".join(f"{x:.3f}" for x in agents))
+        record["per_agent_mean_return"] = [float(x) for x in agents]
+    rundirs.write_json(command.run_dir / "eval.json", record)
     if command.gif is not None and finite.any():
         first = jax.tree.map(lambda x: x[int(np.argmax(finite))], (params, obs_stats))
         steps = render_gif(config, *first, command.gif, command.seed)

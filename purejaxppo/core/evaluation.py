@@ -21,8 +21,11 @@ from purejaxppo.core.trainer import TrainFunctions, make_train_functions
 
 @dataclasses.dataclass(frozen=True)
 class EvalResult:
-    returns: np.ndarray  # [..., num_episodes] undiscounted return of each episode
+    returns: np.ndarray  # [..., num_episodes] undiscounted return of each episode (team's)
     lengths: np.ndarray  # [..., num_episodes]
+    # A multi-agent env's: [..., num_episodes, agents], each agent's own return (`returns` is
+    # their mean); None for a single agent.
+    agent_returns: np.ndarray | None = None
 
 
 def _policy_action(
@@ -39,7 +42,8 @@ def _policy_action(
 
 
 def make_episode(functions: TrainFunctions, deterministic: bool = True):
-    """`episode(params, obs_stats, key) -> (return, length)`: one full episode of one policy."""
+    """`episode(params, obs_stats, key) -> (return, length, returns)`: one full episode of one
+    policy; `returns` [*agents] is each agent's return (the return itself for one agent)."""
     env, env_params, spec = functions.env, functions.env_params, functions.spec
 
     def episode(params, obs_stats, key):
@@ -60,20 +64,20 @@ def make_episode(functions: TrainFunctions, deterministic: bool = True):
             )
             done = jnp.logical_or(terminated, truncated)
             memory = functions.agent.after_step(memory, done[None])
-            reward, ended = team_reward(reward, spec), episode_ended(done, spec)
+            ended = episode_ended(done, spec)
             return obs, state, total + reward, length + 1, ended, key, memory
 
         init = (
             obs,
             state,
-            jnp.zeros((), jnp.float32),
+            jnp.zeros(spec.agents, jnp.float32),
             jnp.zeros((), jnp.int32),
             jnp.array(False),
             loop_key,
             functions.agent.initial_memory((1, *functions.spec.agents)),
         )
         _, _, total, length, _, _, _ = jax.lax.while_loop(running, step, init)
-        return total, length
+        return team_reward(total, spec), length, total
 
     return episode
 
@@ -122,8 +126,8 @@ def evaluate(
     else:
         keys = jax.random.split(key, num_episodes)
         run = jax.jit(episode)
-    returns, lengths = run(params, obs_stats, keys)
-    return EvalResult(returns=np.asarray(returns), lengths=np.asarray(lengths))
+    returns, lengths, agents = jax.device_get(run(params, obs_stats, keys))
+    return EvalResult(returns, lengths, agents if functions.spec.num_agents else None)
 
 
 def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=None) -> list[Any]:

@@ -78,10 +78,10 @@ SUITES: dict[str, Suite] = {
             "Discrete actions, symbolic or pixel observations",
         ),
         Suite(
-            "jumanji", "Jumanji", "purejaxppo.envs.jumanji:JumanjiEnvironment",
+            "jumanji", "Jumanji", "purejaxppo.envs.jumanji_agents:make_jumanji",
             "purejaxppo.envs.jumanji:trainable_names",
-            "flat observations, masked Discrete actions; multi-agent tasks, MultiCVRP and "
-            "Sokoban refused",
+            "flat observations, masked Discrete actions; the multi-agent tasks with an agent "
+            "axis (as jaxmarl:); Sokoban refused",
         ),
         Suite(
             "jaxmarl", "JaxMARL (multi-agent)", "purejaxppo.envs.multi_agent:make_jaxmarl",

@@ -15,8 +15,9 @@
   (`EnvSpec.action_mask`), as Jumanji's own networks do;
 * a `MultiDiscreteArray` action (Minesweeper's cell, BinPack's (space, item), Sudoku's
   (row, column, digit)) is one Discrete choice among all its combinations, when its mask has that
-  shape. Multi-agent tasks, whose mask is per agent, and other action specs are refused with
-  the reason (`REFUSED` lists them for jumanji 1.1).
+  shape. Multi-agent tasks, whose mask or action is per agent, are multi-agent envs
+  (`jumanji_agents`); other action specs are refused with the reason (`REFUSED` lists the
+  tasks refused in jumanji 1.1).
 """
 
 from __future__ import annotations
@@ -47,14 +48,9 @@ def _import_jumanji():
     return jumanji, specs
 
 
-# What the adapter refuses (jumanji 1.1), and why: a mask per agent (multi-agent tasks), a
-# continuous action per agent, an integer action vector, levels downloaded when built.
-REFUSED = {
-    "Cleaner-v0": "multi-agent", "Connector-v3": "multi-agent", "JobShop-v0": "multi-agent",
-    "LevelBasedForaging-v0": "multi-agent", "MMST-v0": "multi-agent",
-    "RobotWarehouse-v0": "multi-agent", "SearchAndRescue-v0": "multi-agent",
-    "MultiCVRP-v0": "integer action vector", "Sokoban-v0": "downloads its levels",
-}  # fmt: skip
+# What the adapter refuses (jumanji 1.1), and why; the multi-agent tasks (a mask or an action
+# per agent) go through `jumanji_agents` instead.
+REFUSED = {"Sokoban-v0": "downloads its levels"}
 
 
 def jumanji_env_names() -> list[str]:
@@ -63,7 +59,7 @@ def jumanji_env_names() -> list[str]:
 
 
 def trainable_names() -> list[str]:
-    """The registered environments this adapter accepts (needs jumanji)."""
+    """The registered environments `jumanji:NAME` accepts (needs jumanji)."""
     return [name for name in jumanji_env_names() if name not in REFUSED]
 
 
@@ -149,8 +145,8 @@ class JumanjiEnvironment(SuiteEnvironment):
         self.time_limit: int | None = getattr(self._env, "time_limit", None)
         if self.time_limit is not None:
             # Every task this adapter accepts reads it in `step` only (checked in jumanji 1.1;
-            # SearchAndRescue also scales its rewards by it, and is refused for its multi-agent
-            # action), so the suite never ends an episode at the limit: `step_env` does, as a
+            # SearchAndRescue, a multi-agent task built by `jumanji_agents`, also scales its
+            # rewards by it), so the suite never ends an episode at the limit: `step_env` does, as a
             # truncation.
             self._env.time_limit = 2**30
         self._mask_shape = next((s.shape for p, s in leaves if p == ("action_mask",)), None)

@@ -114,9 +114,9 @@ class MultiAgentEnvironment(environment.Environment):
             self.action_high = max(float(np.max(space.high)) for space in action_spaces)
         else:
             raise ConfigError(
-                f"PPOConfig.env_id='jaxmarl:{self._name}': its agents' action spaces are "
+                f"PPOConfig.env_id: the agents of {self._name!r} have action spaces "
                 f"{sorted(kinds)}; only Discrete or Box ones (all of one kind) are supported. "
-                "Fix: choose another JaxMARL environment."
+                "Fix: choose another multi-agent environment."
             )
 
     @property

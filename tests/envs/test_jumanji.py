@@ -16,6 +16,7 @@ from purejaxppo import ConfigError, PPOConfig
 from purejaxppo.core.fit import check_fits
 from purejaxppo.core.networks import ActorCritic, RecurrentActorCritic, make_network
 from purejaxppo.envs.jumanji import REFUSED, JumanjiEnvironment, jumanji_env_names, trainable_names
+from purejaxppo.envs.jumanji_agents import MULTI_AGENT
 from purejaxppo.envs.registry import describe_env, describe_env_id, make_env
 from tests.auto_reset import auto_reset_steps
 
@@ -36,17 +37,20 @@ def test_ids_spaces_and_errors():
     with pytest.raises(ConfigError, match="has no environment 'Nope'"):
         make_env("jumanji:Nope")
     with pytest.raises(ConfigError, match=r"mask of shape \(3, 4\) is per agent"):
-        make_env("jumanji:Cleaner-v0")
+        JumanjiEnvironment("Cleaner-v0")  # `jumanji:Cleaner-v0` is a multi-agent env
     with pytest.raises(ConfigError, match=r"PPOConfig\.normalize_obs"):
         check_fits(PPOConfig(env_id="jumanji:Knapsack-v1", normalize_obs=True), spec)
 
 
 def test_every_task_is_built_or_refused_as_listed():
-    assert set(REFUSED) <= set(jumanji_env_names())
+    assert set(REFUSED) | set(MULTI_AGENT) <= set(jumanji_env_names())
     for name in trainable_names():
         spec = describe_env(*make_env(f"jumanji:{name}"))
-        assert spec.discrete and len(spec.obs_shape) == 1
-    for name in sorted(set(REFUSED) - {"Sokoban-v0"}):  # Sokoban would retry a download
+        if name in MULTI_AGENT:
+            assert spec.num_agents > 1
+        else:
+            assert spec.discrete and len(spec.obs_shape) == 1 and not spec.num_agents
+    for name in MULTI_AGENT:  # the single-agent adapter refuses them with the reason
         with pytest.raises(ConfigError, match="not supported"):
             JumanjiEnvironment(name)
 

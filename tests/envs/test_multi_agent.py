@@ -4,6 +4,7 @@ JaxMARL's own MPE and SMAX."""
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 import distrax
@@ -17,6 +18,7 @@ from gymnax.environments import spaces
 
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
+from purejaxppo.cli.app import main
 from purejaxppo.core.trainer import make_train_functions
 from purejaxppo.envs.multi_agent import MultiAgentEnvironment
 
@@ -163,6 +165,9 @@ def test_evaluation_returns_team_returns_and_resume_is_bit_identical(tmp_path):
     assert kernel.shape == (2, 2, 128, 128) and not np.allclose(kernel[:, 0], kernel[:, 1])
     scores = purejaxppo.evaluate(config, resumed.params, num_episodes=3, env=Relay())
     assert scores.returns.shape == (2, 3) and np.all(scores.returns >= 0.25)
+    runner, helper = np.moveaxis(scores.agent_returns, -1, 0)  # each agent's own return
+    assert set(np.unique(runner)) <= {0.0, 1.0} and set(np.unique(helper)) <= {0.5, 1.0}
+    np.testing.assert_allclose(scores.returns, (runner + helper) / 2)
 
 
 @pytest.mark.parametrize(
@@ -226,3 +231,27 @@ def test_smax_actions_respect_the_masks_and_wins_are_counted():
     chosen = jnp.take_along_axis(legal, traj.action[..., None], axis=-1)[..., 0]
     assert bool(jnp.all(chosen == 1.0))
     assert summary.won is not None and 0 <= int(summary.won) <= int(summary.count)
+
+
+@pytest.mark.slow
+def test_the_command_line_trains_and_evaluates_each_agent(tmp_path):
+    flags = ["--env-id", TINY.env_id, "--num-envs", "4", "--num-steps", "8", "--total-timesteps",
+             "128", "--num-minibatches", "2", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    assert main(["train", *flags, "--num-seeds", "2", "--name", "run"]) == 0
+    assert main(["eval", str(tmp_path / "run"), "--num-episodes", "2"]) == 0
+    record = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert len(record["per_agent_mean_return"]) == 3  # simple_spread's three agents
+
+
+@pytest.mark.slow
+def test_sweep_pbt_and_es_train_a_multi_agent_env():
+    """The search engines share the one train function: every agent's batch, team returns."""
+    space = {"learning_rate": [1e-3, 3e-3]}
+    swept = purejaxppo.sweep(TINY, space, num_seeds=2)
+    assert len(swept.runs) == 4 and np.isfinite(swept.result.final_returns).all()  # MPE: 25 steps
+    population = purejaxppo.pbt(TINY, population=2, interval=2, space=space, key=0)
+    assert population.metrics["episode_return"].shape == (2, 4)
+    assert np.isfinite(population.metrics["policy_loss"]).all()
+    searched = purejaxppo.es(TINY, {"learning_rate": purejaxppo.Range(1e-4, 1e-2)},
+                             population=2, generations=2, num_seeds=1)  # fmt: skip
+    assert searched.fitness.shape == (2, 2) and np.isfinite(searched.fitness).all()
