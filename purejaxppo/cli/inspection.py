@@ -13,7 +13,7 @@ from purejaxppo.base.errors import EXIT_DIVERGED, ConfigError, check_positive_in
 from purejaxppo.cli.bench import run_table
 from purejaxppo.cli.hooks import load
 from purejaxppo.cli.options import BenchCommand, EnvsCommand, EvalCommand, ReportCommand
-from purejaxppo.core.evaluation import evaluate, render_gif
+from purejaxppo.core.evaluation import check_drawing, evaluate, render_gif
 from purejaxppo.core.presets import PRESETS
 from purejaxppo.envs.ids import SUITES, check_env_id
 from purejaxppo.envs.registry import describe_env_id, registered_env_ids
@@ -32,6 +32,8 @@ def run_eval(command: EvalCommand) -> int:
             "Fix: leave out --gif (the returns are evaluated as usual)."
         )
     config, params, obs_stats = rundirs.load_final(command.run_dir, network)
+    if command.gif is not None:
+        check_drawing(config)
     finite = finite_runs(params)
     result = evaluate(
         config,

@@ -17,6 +17,8 @@ from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.normalization import RunningMeanStd
 from purejaxppo.core.rollout import env_action, episode_ended, team_reward
 from purejaxppo.core.trainer import TrainFunctions, make_train_functions
+from purejaxppo.envs.multi_agent import MultiAgentEnvironment
+from purejaxppo.envs.registry import make_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,18 +154,28 @@ def episode_states(config: PPOConfig, params: Any, key: jax.Array, obs_stats=Non
         states.append(state)
 
 
+def check_drawing(config: PPOConfig) -> None:
+    """A ConfigError before any work when `render_gif` surely cannot draw the config's env (a
+    multi-agent env without a drawing; gymnax's own say so only when they are drawn)."""
+    env, _ = make_env(config.env_id)
+    if isinstance(env, MultiAgentEnvironment):
+        env.check_drawing()
+
+
 def render_gif(config: PPOConfig, params: Any, obs_stats: Any, path: Path, seed: int = 0) -> int:
-    """Animate one deterministic episode of one policy (no runs axis) with gymnax's Visualizer;
-    returns the number of steps drawn. Classic control needs the render extra (pygame)."""
+    """Animate one deterministic episode of one policy (no runs axis) with gymnax's Visualizer
+    (a multi-agent env: its suite's drawing, `MultiAgentEnvironment.animate`); returns the
+    number of steps drawn. Classic control needs the render extra (pygame)."""
     # gymnax draws classic control with pygame: no window, no sound.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     from gymnax.visualize import Visualizer
 
-    from purejaxppo.envs.registry import make_env
-
     states = episode_states(config, params, jax.random.key(seed), obs_stats)
     env, env_params = make_env(config.env_id)
+    if isinstance(env, MultiAgentEnvironment):
+        env.animate(states, str(path))
+        return len(states)
     try:
         Visualizer(env, env_params, states).animate(str(path))
     except Exception as error:  # gymnax raises various errors for envs it cannot draw

@@ -115,6 +115,10 @@ class JumanjiAgents:
     def action_space(self, agent: str) -> Any:
         return self._space
 
+    def animate(self, states: list[JumanjiAgentsState], path: str) -> None:
+        """A GIF of one episode with the task's own drawing (matplotlib)."""
+        self._env.animate([state.state for state in states], save_path=path)
+
     def get_avail_actions(self, state: JumanjiAgentsState) -> dict[str, jax.Array]:
         if state.mask is None:
             raise NotImplementedError  # every action is always legal (a Box action)

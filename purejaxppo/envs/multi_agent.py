@@ -15,12 +15,15 @@ Dones: an agent can be done before its episode ends (SMAX: it died); it stays do
 with its legal actions (no-op) until the episode ends. The episode ends when JaxMARL's
 `__all__` is set or every agent is done; then every agent is done. JaxMARL ends episodes at
 `max_steps` as if they terminated: here an episode that ends at `max_steps` is truncated for
-every agent not done before that step (the value bootstraps), and terminated for the others.
+every agent not done before that step (the value bootstraps), and terminated for the others;
+a SMAX battle decided at that step (one side gone) terminates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import math
 from typing import Any
 
@@ -199,6 +202,8 @@ class MultiAgentEnvironment(environment.Environment):
         time_up = jnp.zeros((), bool)
         if self.max_steps is not None:
             time_up = ended & (_steps(inner) >= self.max_steps)
+            if self.reports_wins:  # a battle decided at the last step ended, it was not cut
+                time_up &= ~self.decided(inner)
         # An agent done before this step stays terminated; the others end with the episode.
         terminated = (agent_done & state.done) | ((agent_done | ended) & ~time_up)
         truncated = jnp.broadcast_to(time_up, (self.num_agents,)) & ~terminated
@@ -229,6 +234,49 @@ class MultiAgentEnvironment(environment.Environment):
         alive = getattr(inner, "state", inner).unit_alive
         allies = self.env.num_allies
         return jnp.any(alive[:allies]) & ~jnp.any(alive[allies:])
+
+    def decided(self, inner: Any) -> jax.Array:
+        """SMAX: one side has no unit left (a win or a loss, not the time limit)."""
+        alive = getattr(inner, "state", inner).unit_alive
+        allies = self.env.num_allies
+        return ~jnp.any(alive[:allies]) | ~jnp.any(alive[allies:])
+
+    @property
+    def drawing(self) -> str | None:
+        """Which drawing `animate` uses: "own" (Jumanji's tasks), "mpe", "overcooked" or None."""
+        if hasattr(self.env, "animate"):  # `jumanji_agents.JumanjiAgents`
+            return "own"
+        for prefix, drawing in (("MPE_", "mpe"), ("overcooked-", "overcooked")):
+            if self._name.startswith(prefix):
+                return drawing
+        return None
+
+    def check_drawing(self) -> None:
+        """A ConfigError, before any work, when `animate` cannot draw this env."""
+        if self.drawing is None:
+            raise ConfigError(
+                f"--gif: {self._name} has no drawing here (Jumanji's multi-agent tasks, MPE and "
+                "Overcooked have). Fix: drop --gif (the returns are evaluated as usual)."
+            )
+
+    def animate(self, states: list[MultiAgentState], path: str) -> None:
+        """A GIF of one episode's `states` with the suite's own drawing (matplotlib)."""
+        self.check_drawing()
+        inner = [state.inner for state in states]
+        if self.drawing == "own":
+            self.env.animate(inner, path)
+        elif self.drawing == "mpe":
+            from jaxmarl.environments.mpe.mpe_visualizer import MPEVisualizer
+
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints as it draws
+                MPEVisualizer(self.env, inner).animate(save_fname=path, view=False)
+        else:
+            from jaxmarl.viz.overcooked_visualizer import OvercookedVisualizer
+
+            OvercookedVisualizer().animate(inner, self.env.agent_view_size, path)
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
 
     def is_truncated(self, state: MultiAgentState, params: Any = None) -> jax.Array:
         return jnp.zeros((), bool)  # `step` says which episode ends are truncations

@@ -19,8 +19,9 @@ from gymnax.environments import spaces
 import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
 from purejaxppo.cli.app import main
+from purejaxppo.core.evaluation import check_drawing
 from purejaxppo.core.trainer import make_train_functions
-from purejaxppo.envs.multi_agent import MultiAgentEnvironment
+from purejaxppo.envs.multi_agent import MultiAgentEnvironment, make_jaxmarl
 
 
 @struct.dataclass
@@ -178,6 +179,7 @@ def test_evaluation_returns_team_returns_and_resume_is_bit_identical(tmp_path):
         (lambda: make_train(TINY.replace(env_id="jaxmarl:SMAX-4x4")), "SMAX-3m"),
         (lambda: PPOConfig(critic="centralised", critic_obs_key="state"), "set one of them"),
         (lambda: make_train(PPOConfig(shared_parameters=False)), "single agent"),
+        (lambda: check_drawing(TINY.replace(env_id="jaxmarl:SMAX-3m")), "has no drawing"),
         (
             lambda: make_train(
                 TINY.replace(shared_parameters=False), env=Relay(), network=AgentMLP()
@@ -192,6 +194,7 @@ def test_evaluation_returns_team_returns_and_resume_is_bit_identical(tmp_path):
         "unknown-name",
         "two-critic-choices",
         "weights-per-agent-single-agent",
+        "gif-without-a-drawing",
         "weights-per-agent-custom",
         "weights-per-agent-cnn",
     ],
@@ -234,13 +237,31 @@ def test_smax_actions_respect_the_masks_and_wins_are_counted():
 
 
 @pytest.mark.slow
+def test_a_battle_decided_at_the_time_limit_terminates():
+    env = make_jaxmarl("SMAX-3m")
+    obs, state = env.reset(jax.random.key(0))
+    last = state.inner.state.replace(step=jnp.int32(env.max_steps))  # SMAX: its last step
+    enemies_dead = last.replace(unit_alive=last.unit_alive.at[3:].set(False),
+                                unit_health=last.unit_health.at[3:].set(0.0))  # fmt: skip
+    legal = jnp.argmax(obs[:, env.actor_size - env.action_size : env.actor_size], axis=-1)
+    step = jax.jit(env.step)
+    for smax, won in ((last, False), (enemies_dead, True)):
+        start = state.replace(inner=state.inner.replace(state=smax))
+        _, _, _, terminated, truncated, info = step(jax.random.key(1), start, legal)
+        assert bool(info["won"]) == won
+        assert bool(terminated.all()) == won and bool(truncated.all()) != won  # cut: bootstraps
+
+
+@pytest.mark.slow
 def test_the_command_line_trains_and_evaluates_each_agent(tmp_path):
     flags = ["--env-id", TINY.env_id, "--num-envs", "4", "--num-steps", "8", "--total-timesteps",
              "128", "--num-minibatches", "2", "--quiet", "--out", str(tmp_path)]  # fmt: skip
     assert main(["train", *flags, "--num-seeds", "2", "--name", "run"]) == 0
-    assert main(["eval", str(tmp_path / "run"), "--num-episodes", "2"]) == 0
+    gif = tmp_path / "spread.gif"
+    assert main(["eval", str(tmp_path / "run"), "--num-episodes", "2", "--gif", str(gif)]) == 0
     record = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert len(record["per_agent_mean_return"]) == 3  # simple_spread's three agents
+    assert gif.read_bytes()[:6] == b"GIF89a"  # drawn by JaxMARL's MPE visualiser
 
 
 @pytest.mark.slow
