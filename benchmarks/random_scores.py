@@ -23,6 +23,7 @@ import numpy as np
 
 from purejaxppo.cli.bench import describe_device
 from purejaxppo.core.presets import PRESETS
+from purejaxppo.core.rollout import episode_ended, team_reward
 from purejaxppo.envs.registry import EnvSpec, describe_env, make_batched_step, make_env
 
 OUT = Path(__file__).resolve().parent.parent / "purejaxppo" / "outputs" / "random_scores.json"
@@ -30,18 +31,21 @@ MAX_STEPS = 20_000  # an episode longer than this is cut (none of the presets' e
 
 
 def random_action(key: jax.Array, spec: EnvSpec, obs: jax.Array, count: int) -> jax.Array:
+    """[count, *agents] actions (each agent of a multi-agent env draws its own)."""
+    shape = (count, *spec.agents, spec.num_actions)
     if spec.discrete:
-        logits = jnp.zeros((count, spec.num_actions))
-        if spec.action_mask:  # the legal actions end the (flat) observation
-            legal = obs.reshape(count, -1)[:, -spec.num_actions :] > 0.5
+        logits = jnp.zeros(shape)
+        if spec.action_mask:  # the legal actions end each (flat) observation
+            legal = obs.reshape((*shape[:-1], -1))[..., -spec.num_actions :] > 0.5
             logits = jnp.where(legal, 0.0, -jnp.inf)
         return jax.random.categorical(key, logits)
     low, high = jnp.asarray(spec.action_low), jnp.asarray(spec.action_high)
-    return jax.random.uniform(key, (count, spec.num_actions), minval=low, maxval=high)
+    return jax.random.uniform(key, shape, minval=low, maxval=high)
 
 
 def first_episode_returns(env_id: str, episodes: int, seed: int = 0) -> np.ndarray:
-    """[episodes] returns of one random episode per env."""
+    """[episodes] returns of one random episode per env (a multi-agent env's: the team's, as
+    training reports them)."""
     env, params = make_env(env_id)
     spec = describe_env(env, params)
     batched = make_batched_step(env, params, 1, episodes)
@@ -55,8 +59,8 @@ def first_episode_returns(env_id: str, episodes: int, seed: int = 0) -> np.ndarr
         obs, states, reward, terminated, truncated, _ = batched.step(
             batched.keys(step_key)[0], states, action
         )
-        total = total + reward
-        done = (terminated | truncated) & ~ended
+        total = total + team_reward(reward, spec)
+        done = episode_ended(terminated | truncated, spec) & ~ended
         return (key, obs, states, jnp.where(done, 0.0, total), jnp.where(done, total, result),
                 ended | done, t + 1)  # fmt: skip
 
