@@ -230,16 +230,20 @@ class MultiAgentEnvironment(environment.Environment):
         """SMAX: an episode is won when every enemy is dead and an ally is alive."""
         return hasattr(self.env, "num_allies") and hasattr(self.env, "num_enemies")
 
-    def won(self, inner: Any) -> jax.Array:
+    def _sides_alive(self, inner: Any) -> tuple[jax.Array, jax.Array]:
+        """SMAX: whether any ally, and any enemy, is alive."""
         alive = getattr(inner, "state", inner).unit_alive
         allies = self.env.num_allies
-        return jnp.any(alive[:allies]) & ~jnp.any(alive[allies:])
+        return jnp.any(alive[:allies]), jnp.any(alive[allies:])
+
+    def won(self, inner: Any) -> jax.Array:
+        allies, enemies = self._sides_alive(inner)
+        return allies & ~enemies
 
     def decided(self, inner: Any) -> jax.Array:
         """SMAX: one side has no unit left (a win or a loss, not the time limit)."""
-        alive = getattr(inner, "state", inner).unit_alive
-        allies = self.env.num_allies
-        return ~jnp.any(alive[:allies]) | ~jnp.any(alive[allies:])
+        allies, enemies = self._sides_alive(inner)
+        return ~allies | ~enemies
 
     @property
     def drawing(self) -> str | None:
