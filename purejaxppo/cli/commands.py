@@ -43,13 +43,13 @@ def _start(command: Any, directory: Path | None, prefix: str, runs: int) -> Path
     resuming. The config is checked against its environment, and the job's size against the
     disk, first."""
     network = hooks(command).get("network")
-    params, _ = abstract_params(command.config, network=network)  # raises if it does not fit
+    params, spec = abstract_params(command.config, network=network)  # raises if it does not fit
     as_key(command.seed, "--seed")
     preflight.check_tracking(command)
     parameters = sum(leaf.size for leaf in jax.tree.leaves(params))
     keeps = not isinstance(command, ESCommand)
     out = command.out if directory is None else directory
-    preflight.check_size(command.config, runs, parameters, out, keeps)
+    preflight.check_size(command.config, runs, parameters, out, keeps, spec.num_agents)
     if directory is not None:
         return directory
     directory = rundirs.create_run_directory(command.out, command.name, prefix)
@@ -95,6 +95,10 @@ def _print_run(result: Any, directory: Path) -> None:
     missing = result.summary()["runs_without_final_episode"]
     if missing:
         print(f"  ({missing} run(s) finished no episode in their final 5% and are left out)")
+    if (agents := result.final_agent_returns) is not None:
+        print(f"  per agent        {', '.join(f'{value:.2f}' for value in agents)}")
+    if (rate := result.final_win_rate) is not None:
+        print(f"  win rate         {rate}")
     print(f"  env steps        {result.env_steps:,}")
     print(f"  compile          {result.compile_seconds:.1f} s")
     speed = f"{result.steps_per_second:,.0f} env steps/s"

@@ -34,6 +34,7 @@ def _fail(field: str, value: object, problem: str, fix: str) -> ConfigError:
 # Fields added after 0.1, with their defaults: written only when set otherwise (`to_dict`).
 _LATER_FIELDS = {
     "actor_obs_key": None, "critic_obs_key": None, "critic": "local", "shared_parameters": True,
+    "reward_shaping": None,
 }  # fmt: skip
 
 
@@ -118,6 +119,12 @@ class PPOConfig:
     """Normalise observations by running mean/std (clipped to +-10)."""
     normalize_reward: bool = False
     """Divide rewards by the running std of the discounted return (clipped to +-10)."""
+    reward_shaping: tuple[float, ...] | None = None
+    """Weights of the env's shaped reward (JaxMARL's Overcooked: `info["shaped_reward"]`, for
+    steps towards a delivered dish) at K >= 2 evenly spaced points from the first update to the
+    end, linearly interpolated: the agents learn from reward + weight * shaped reward, and every
+    return reported is the env's own reward (static). (1, 0, 0) anneals it from 1 to 0 over the
+    first half of training, as JaxMARL's IPPO does. Not with normalize_reward."""
     actor_obs_key: str | None = None
     """Dict observations: the entry the actor sees (None: every entry) (static). With `gru`, the
     GRU reads the actor's entry and the critic head reads the GRU state and its own entry."""
@@ -135,7 +142,8 @@ class PPOConfig:
     def __post_init__(self) -> None:
         # Tuples survive JSON and CLI round trips as lists; store them as tuples so the config
         # stays hashable (it is a static argument).
-        for name in ("actor_hidden", "critic_hidden", "conv_channels", *SCHEDULE_FIELDS):
+        for name in ("actor_hidden", "critic_hidden", "conv_channels", *SCHEDULE_FIELDS,
+                     "reward_shaping"):  # fmt: skip
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         check_env_id(self.env_id)
@@ -229,7 +237,7 @@ class PPOConfig:
                 raise _fail(name, value, problem, f"use {fix}")
 
     def _check_schedules(self) -> None:
-        for name in SCHEDULE_FIELDS:
+        for name in (*SCHEDULE_FIELDS, "reward_shaping"):
             knots = getattr(self, name)
             if knots is None:
                 continue
@@ -241,6 +249,11 @@ class PPOConfig:
                     name, knots, "needs two or more finite multipliers >= 0",
                     "use e.g. 1.0 0.5 0.0 (start, middle, end)",
                 )  # fmt: skip
+        if self.reward_shaping is not None and self.normalize_reward:
+            raise _fail(
+                "reward_shaping", self.reward_shaping, "is added after normalize_reward would "
+                "scale the reward", "set normalize_reward=False, or reward_shaping=None",
+            )  # fmt: skip
         if self.learning_rate_schedule is not None and self.anneal_lr:
             raise _fail(
                 "learning_rate_schedule", self.learning_rate_schedule,

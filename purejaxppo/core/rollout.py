@@ -38,6 +38,8 @@ class Transition:
     terminated: jax.Array  # [T, N] bool: true terminal state, no bootstrap
     done: jax.Array  # [T, N] bool: terminated or truncated
     next_obs: jax.Array  # [T, N, *obs_shape]: the true next observation (pre-reset if done)
+    # With PPOConfig.reward_shaping: the env's shaped reward, raw (`trainer` weighs it in).
+    shaped: jax.Array | None = None  # [T, N]
     # Recurrent networks only (None otherwise):
     start: jax.Array | None = None  # [T, N] bool: the step began an episode (GRU state reset)
     hidden: jax.Array | None = None  # [T, N, H]: GRU state after the step
@@ -52,6 +54,7 @@ class EpisodeTracker:
 
     returns: jax.Array  # [N]
     lengths: jax.Array  # [N] int32
+    agent_returns: jax.Array | None = None  # [N, A]: each agent's own (multi-agent envs only)
 
 
 @struct.dataclass
@@ -63,6 +66,7 @@ class EpisodeSummary:
     count: jax.Array  # [] int32
     nonfinite: jax.Array  # [] int32: env steps whose observation or reward was not finite
     won: jax.Array | None = None  # [] int32: episodes won (None: the env does not say, `won`)
+    agent_return_sum: jax.Array | None = None  # [A]: each agent's own (multi-agent envs only)
 
 
 @struct.dataclass
@@ -128,6 +132,7 @@ class _Outcome:
     final_ok: jax.Array  # [N] bool: final_obs was finite (or not needed)
     step_ok: jax.Array  # [N] bool: the whole step was finite
     won: jax.Array | None = None  # [N] bool: the episode ended won (an env that says: SMAX)
+    shaped: jax.Array | None = None  # [N]: the env's shaped reward (with reward_shaping only)
 
 
 def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
@@ -140,22 +145,45 @@ def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
     return jnp.clip(action, low, high).reshape((*action.shape[:-1], *spec.action_shape))
 
 
-def _empty_summary(wins: bool) -> EpisodeSummary:
+def _empty_summary(wins: bool, spec: EnvSpec) -> EpisodeSummary:
     return EpisodeSummary(
         return_sum=jnp.zeros((), jnp.float32),
         length_sum=jnp.zeros((), jnp.int32),
         count=jnp.zeros((), jnp.int32),
         nonfinite=jnp.zeros((), jnp.int32),
         won=jnp.zeros((), jnp.int32) if wins else None,
+        agent_return_sum=jnp.zeros(spec.agents, jnp.float32) if spec.num_agents else None,
     )
+
+
+def _empty_tracker(num_envs: int, spec: EnvSpec) -> EpisodeTracker:
+    agents = jnp.zeros((num_envs, *spec.agents), jnp.float32) if spec.num_agents else None
+    return EpisodeTracker(
+        returns=jnp.zeros((num_envs,), jnp.float32),
+        lengths=jnp.zeros((num_envs,), jnp.int32),
+        agent_returns=agents,
+    )
+
+
+def _count_agents(
+    episodes: EpisodeTracker, summary: EpisodeSummary, done: jax.Array, reward: jax.Array
+) -> tuple[jax.Array | None, jax.Array | None]:
+    """Each agent's own return: the summary's sums [A] and the trackers [N, A] (None, None for a
+    single-agent env). The team return of an episode is the mean of these."""
+    if episodes.agent_returns is None:
+        return None, None
+    returns = episodes.agent_returns + reward
+    total = summary.agent_return_sum + jnp.sum(jnp.where(done[:, None], returns, 0.0), axis=0)
+    return total, jnp.where(done[:, None], 0.0, returns)
 
 
 def _count_episodes(
     episodes: EpisodeTracker, summary: EpisodeSummary, outcome: _Outcome, reward: jax.Array
 ) -> tuple[EpisodeSummary, EpisodeTracker]:
     """Add the episodes that ended at this step to `summary`, and advance the others;
-    `reward` [N] is each env's (`team_reward`)."""
+    `reward` [N] is each env's (`team_reward`), `outcome.reward` [N, A] each agent's."""
     done = outcome.ended
+    agent_sum, agent_returns = _count_agents(episodes, summary, done, outcome.reward)
     ep_returns = episodes.returns + reward
     ep_lengths = episodes.lengths + 1
     summary = EpisodeSummary(
@@ -164,9 +192,12 @@ def _count_episodes(
         count=summary.count + jnp.sum(done, dtype=jnp.int32),
         nonfinite=summary.nonfinite + jnp.sum(~outcome.step_ok, dtype=jnp.int32),
         won=None if summary.won is None else summary.won + jnp.sum(outcome.won, dtype=jnp.int32),
+        agent_return_sum=agent_sum,
     )
     episodes = EpisodeTracker(
-        returns=jnp.where(done, 0.0, ep_returns), lengths=jnp.where(done, 0, ep_lengths)
+        returns=jnp.where(done, 0.0, ep_returns),
+        lengths=jnp.where(done, 0, ep_lengths),
+        agent_returns=agent_returns,
     )
     return summary, episodes
 
@@ -199,10 +230,7 @@ class EnvLoop:
             obs=raw_obs,
             obs_stats=obs_stats,
             reward_scaler=RewardScaler.create((num_envs, *spec.agents)),
-            episodes=EpisodeTracker(
-                returns=jnp.zeros((num_envs,), jnp.float32),
-                lengths=jnp.zeros((num_envs,), jnp.int32),
-            ),
+            episodes=_empty_tracker(num_envs, spec),
             recurrent=self.agent.initial_memory((num_envs, *spec.agents)),
         )
 
@@ -221,9 +249,12 @@ class EnvLoop:
             next_ok & final_ok & (finite_rows(reward) if reward.ndim > 1 else jnp.isfinite(reward))
         )
         reward, raw_next_obs, final_obs = map(sanitize, (reward, raw_next_obs, final_obs))
+        shaped = None
+        if self.config.reward_shaping is not None:
+            shaped = sanitize(info["shaped_reward"].astype(jnp.float32))
         return _Outcome(
             env_state, raw_next_obs, final_obs, reward, terminated, done, ended, next_ok, final_ok,
-            step_ok, info.get("won"),
+            step_ok, info.get("won"), shaped,
         )  # fmt: skip
 
     def step(self, params: Any, gamma: jax.Array, carry, inputs):
@@ -262,6 +293,7 @@ class EnvLoop:
             terminated=out.terminated,
             done=out.done,
             next_obs=true_next,
+            shaped=out.shaped,
         ).replace(**kept)
         memory = self.agent.after_step(memory, out.done)
         new_state = EnvLoopState(
@@ -279,7 +311,7 @@ class EnvLoop:
         noise = self.agent.noise(noise_key, batch_shape)
         (state, summary), transitions = jax.lax.scan(
             functools.partial(self.step, params, gamma),
-            (state, _empty_summary(getattr(self.env, "reports_wins", False))),
+            (state, _empty_summary(getattr(self.env, "reports_wins", False), self.spec)),
             (noise, self.batched_step.keys(env_key)),
         )
         transitions = transitions.replace(**started)

@@ -36,7 +36,7 @@ from purejaxppo.core.rollout import (
     Transition,
     make_env_loop,
 )
-from purejaxppo.core.schedules import at_update
+from purejaxppo.core.schedules import at_update, multiplier
 from purejaxppo.core.tuning import Tuning
 from purejaxppo.core.update import UpdateFn, init_optimizer_state, make_update
 from purejaxppo.envs import multi_agent
@@ -61,6 +61,15 @@ METRIC_NAMES = (
     "nonfinite_env_steps",
     "win_rate",
 )
+AGENT_RETURN = "agent_return_"  # + the agent's index: its own episode return (multi-agent envs)
+
+
+def ordered_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """`metrics` in their order: METRIC_NAMES, then each agent's own return by agent index (a
+    pytree's dict comes back with its keys sorted)."""
+    agents = sorted((n for n in metrics if n.startswith(AGENT_RETURN)),
+                    key=lambda n: int(n.removeprefix(AGENT_RETURN)))  # fmt: skip
+    return {name: metrics[name] for name in (*METRIC_NAMES, *agents)}
 
 
 @struct.dataclass
@@ -133,6 +142,10 @@ def update_metrics(
     advantage = batch.advantage
     finished = episodes.count
     any_finished = finished > 0
+    agents = {}
+    if episodes.agent_return_sum is not None:  # each agent's own return, where they differ
+        means = jnp.where(any_finished, episodes.agent_return_sum / finished, jnp.nan)
+        agents = {f"{AGENT_RETURN}{i}": means[i] for i in range(means.shape[0])}
     return {
         "episode_return": jnp.where(any_finished, episodes.return_sum / finished, jnp.nan),
         "episodes_finished": finished,
@@ -153,7 +166,19 @@ def update_metrics(
         "win_rate": jnp.full((), jnp.nan, jnp.float32)
         if episodes.won is None
         else jnp.where(any_finished, episodes.won / finished, jnp.nan),
+        **agents,
     }
+
+
+def with_shaping(config: PPOConfig, traj: Transition, update_index: jax.Array) -> Transition:
+    """`traj` with the env's shaped reward added to the reward learnt from, weighted by
+    `config.reward_shaping` at this point of training (`traj` itself without shaping). The
+    returns reported are counted in the rollout, from the env's own reward alone."""
+    if traj.shaped is None:
+        return traj
+    progress = update_index.astype(jnp.float32) / config.num_updates
+    weight = multiplier(jnp.asarray(config.reward_shaping, jnp.float32), progress)
+    return traj.replace(reward=traj.reward + weight * traj.shaped, shaped=None)
 
 
 def environment(
@@ -168,6 +193,12 @@ def environment(
         env = multi_agent.adapt(env)
         default_params = env.default_params
     env = multi_agent.with_critic(env, config.critic, config.env_id)
+    if config.reward_shaping is not None and not getattr(env, "gives_shaped_reward", False):
+        raise ConfigError(
+            f"PPOConfig.reward_shaping={config.reward_shaping!r}: {config.env_id} gives no "
+            'shaped reward (info["shaped_reward"] per agent, as JaxMARL\'s Overcooked does). '
+            "Fix: reward_shaping=None, or an env that shapes its reward."
+        )
     env_params = default_params if env_params is None else env_params
     env = split_observations(env, env_params, config.actor_obs_key, config.critic_obs_key)
     if randomize is not None:
@@ -268,6 +299,7 @@ def make_train_functions(
         state = fast(state)
         key, rollout_key, update_key = jax.random.split(state.key, 3)
         env_loop, traj, episodes = rollout(state.params, state.env_loop, rollout_key, hparams.gamma)
+        traj = with_shaping(config, traj, state.update_index)
         batch = make_batch(state.params, traj, hparams)
         current = at_update(hparams, state.update_index, config.num_updates, config.anneal_lr)
         params, opt_state, infos = update(state.params, state.opt_state, batch, current, update_key)

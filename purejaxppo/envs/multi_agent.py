@@ -213,7 +213,8 @@ class MultiAgentEnvironment(environment.Environment):
         next_obs = jnp.where(ended, self.observe(fresh_obs, fresh_inner), final)
         time = jnp.where(ended, 0, state.time + 1)
         done = agent_done & ~ended
-        info = {"final_observation": final, "terminated": terminated, "truncated": truncated}
+        info = {"final_observation": final, "terminated": terminated, "truncated": truncated,
+                **self._shaped(info)}  # fmt: skip
         if self.reports_wins:
             info["won"] = ended & self.won(stepped)
         return (
@@ -224,6 +225,27 @@ class MultiAgentEnvironment(environment.Environment):
             truncated,
             info,
         )
+
+    def _shaped(self, info: Any) -> dict[str, jax.Array]:
+        """{"shaped_reward": [A]} where the env gives one (Overcooked), else {}."""
+        shaped = info.get("shaped_reward") if isinstance(info, dict) else None
+        if not isinstance(shaped, dict):
+            return {}
+        return {"shaped_reward": jnp.stack([jnp.asarray(shaped[a], jnp.float32).reshape(())
+                                            for a in self.agents])}  # fmt: skip
+
+    @functools.cached_property
+    def gives_shaped_reward(self) -> bool:
+        """The env's step says, per agent, a shaped reward besides its own (JaxMARL's Overcooked:
+        `info["shaped_reward"]`), which `PPOConfig.reward_shaping` adds to what agents learn."""
+
+        def info_of(key: jax.Array) -> Any:
+            _, state = self.env.reset(key)
+            shape = (self.num_agents,) if self.discrete else (self.num_agents, self.action_size)
+            actions = self.env_actions(jnp.zeros(shape, jnp.int32 if self.discrete else float))
+            return self._shaped(self.env.step_env(key, state, actions)[-1])
+
+        return bool(jax.eval_shape(info_of, jax.random.key(0)))
 
     @property
     def reports_wins(self) -> bool:

@@ -15,8 +15,8 @@ from purejaxppo.core.trainer import METRIC_NAMES
 from purejaxppo.outputs import tracking
 from purejaxppo.outputs.rundirs import existing_ancestor
 
-# Bytes of one metrics.csv row: the run/setting/seed/update columns and every metric as text.
-CSV_ROW_BYTES = 12 * (4 + len(METRIC_NAMES))
+# Bytes of one metrics.csv field as text; a row holds run/setting/seed/update and every metric.
+CSV_FIELD_BYTES = 12
 # Copies of the parameters a run keeps on disk: final/, and in each of the two checkpoints kept,
 # the parameters with Adam's two moments.
 PARAMETER_COPIES = 1 + 2 * 3
@@ -29,21 +29,25 @@ def check_tracking(command: Any) -> None:
             tracking.require(tool)
 
 
-def output_bytes(config: PPOConfig, runs: int, parameters: int, keeps_params: bool) -> int:
+def output_bytes(
+    config: PPOConfig, runs: int, parameters: int, keeps_params: bool, agents: int = 0
+) -> int:
     """About how many bytes the run directory of `runs` runs of `config` will hold: metrics.csv,
-    the per-update metrics in the checkpoints, and the parameters (final/ and checkpoints)."""
-    per_run = config.num_updates * (CSV_ROW_BYTES + 4 * len(METRIC_NAMES))
+    the per-update metrics in the checkpoints, and the parameters (final/ and checkpoints).
+    A multi-agent env's `agents` add a metric each (their own returns)."""
+    metrics = len(METRIC_NAMES) + agents
+    per_run = config.num_updates * (CSV_FIELD_BYTES * (4 + metrics) + 4 * metrics)
     if keeps_params:
         per_run += 4 * parameters * PARAMETER_COPIES
     return runs * per_run
 
 
 def check_size(
-    config: PPOConfig, runs: int, parameters: int, out: Path, keeps_params: bool
+    config: PPOConfig, runs: int, parameters: int, out: Path, keeps_params: bool, agents: int = 0
 ) -> None:
     """Refuse a job whose results will not fit on the disk of `out`; say how large a large one
     is before it starts (its time: the progress bar's ETA, once the first segment has run)."""
-    needed = output_bytes(config, runs, parameters, keeps_params)
+    needed = output_bytes(config, runs, parameters, keeps_params, agents)
     free = shutil.disk_usage(existing_ancestor(out)).free
     if needed > free:
         raise ConfigError(

@@ -27,7 +27,7 @@ from purejaxppo.base import prng
 from purejaxppo.core.agent import forget
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams
-from purejaxppo.core.trainer import METRIC_NAMES, TrainState
+from purejaxppo.core.trainer import TrainState, ordered_metrics
 from purejaxppo.engine import runner
 from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining, segment_lengths
 from purejaxppo.engine.program import EngineResult
@@ -208,7 +208,7 @@ def _result(config: PPOConfig, interval: int, space: Space, out: EngineResult) -
         },
         parents=out.per_segment["parents"].T,
         fitness=out.per_segment["fitness"].T,
-        metrics={name: out.per_unit[name] for name in METRIC_NAMES},
+        metrics=ordered_metrics(out.per_unit),
         params=out.results["params"],
         obs_stats=out.results["obs_stats"],
         final_hparams=final,

@@ -38,17 +38,26 @@ def _unless_diverged(metrics: dict[str, jax.Array], value: jax.Array) -> jax.Arr
     return jnp.where(diverged(metrics), jnp.nan, value)
 
 
-def windowed_return(metrics: dict[str, jax.Array], fraction: float = FINAL_FRACTION) -> jax.Array:
-    """Mean return of the episodes that finished in the last `fraction` of updates (weighted by
-    how many finished in each update); NaN when none did. `fraction=1.0` scores every update."""
-    returns = jnp.asarray(metrics["episode_return"], jnp.float32)
-    window = max(1, math.ceil(returns.shape[-1] * fraction))
-    returns = returns[..., -window:]
+def windowed_mean(
+    metrics: dict[str, jax.Array], name: str, fraction: float = FINAL_FRACTION
+) -> jax.Array:
+    """Mean of the per-episode metric `name` (a return, the win rate) over the episodes that
+    finished in the last `fraction` of updates (each update weighted by how many finished in
+    it); NaN when none did. `fraction=1.0` scores every update."""
+    values = jnp.asarray(metrics[name], jnp.float32)
+    window = max(1, math.ceil(values.shape[-1] * fraction))
+    values = values[..., -window:]
     count = jnp.asarray(metrics["episodes_finished"])[..., -window:].astype(jnp.float32)
-    total = jnp.sum(jnp.where(count > 0, returns * count, 0.0), axis=-1)
+    total = jnp.sum(jnp.where(count > 0, values * count, 0.0), axis=-1)
     finished = jnp.sum(count, axis=-1)
     value = jnp.where(finished > 0, total / jnp.maximum(finished, 1.0), jnp.nan)
     return _unless_diverged(metrics, value)
+
+
+def windowed_return(metrics: dict[str, jax.Array], fraction: float = FINAL_FRACTION) -> jax.Array:
+    """Mean return of the episodes that finished in the last `fraction` of updates (weighted by
+    how many finished in each update); NaN when none did. `fraction=1.0` scores every update."""
+    return windowed_mean(metrics, "episode_return", fraction)
 
 
 def final_return(metrics: dict[str, jax.Array]) -> jax.Array:

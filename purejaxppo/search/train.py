@@ -20,7 +20,7 @@ from purejaxppo.base import prng
 from purejaxppo.base.errors import ConfigError
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.hparams import HyperParams, check_values
-from purejaxppo.core.trainer import METRIC_NAMES, TrainState
+from purejaxppo.core.trainer import AGENT_RETURN, TrainState, ordered_metrics
 from purejaxppo.engine import runner
 from purejaxppo.engine.batched import DEFAULT_PROGRESS_EVERY, BatchedTraining
 from purejaxppo.engine.progress import TrainingProgress
@@ -83,6 +83,23 @@ class RunResult:
         diverge, with its 95% interval (`Interval.num_runs` says how many that is)."""
         return mean_interval(self.final_returns)
 
+    @property
+    def final_win_rate(self) -> Interval | None:
+        """SMAX's: the share of the episodes won in each run's last 5% of updates, as
+        `final_return` (None where the env does not say which episodes are won)."""
+        rates = np.asarray(scores.windowed_mean(self.metrics, "win_rate"), np.float64)
+        return mean_interval(rates) if np.isfinite(rates).any() else None
+
+    @property
+    def final_agent_returns(self) -> list[float] | None:
+        """A multi-agent env's: each agent's own final return, the mean over runs (None for a
+        single-agent env)."""
+        names = [name for name in self.metrics if name.startswith(AGENT_RETURN)]
+        if not names:
+            return None
+        finals = [np.asarray(scores.windowed_mean(self.metrics, n), np.float64) for n in names]
+        return [float(np.nanmean(f)) if np.isfinite(f).any() else float("nan") for f in finals]
+
     def summary(self) -> dict[str, Any]:
         interval = self.final_return
         first = self.first_nonfinite_update
@@ -102,7 +119,16 @@ class RunResult:
             "devices": list(self.devices),
             "runs_per_chunk": self.runs_per_chunk,
             "num_chunks": self.num_chunks,
+            **self._multi_agent_summary(),
         }
+
+    def _multi_agent_summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if (rate := self.final_win_rate) is not None:
+            out |= {"final_win_rate_mean": rate.mean, "final_win_rate_ci95": [rate.low, rate.high]}
+        if (agents := self.final_agent_returns) is not None:
+            out["final_agent_return_means"] = agents
+        return out
 
 
 def settings_of(config: PPOConfig, hparams: HyperParams | None) -> HyperParams:
@@ -214,7 +240,7 @@ def train(
     out = runner.run(program, inputs, devices, max_runs_per_chunk, checkpoint_dir, every)
     return RunResult(
         config=config,
-        metrics={name: out.per_unit[name] for name in METRIC_NAMES},
+        metrics=ordered_metrics(out.per_unit),
         params=out.results["params"],
         obs_stats=out.results["obs_stats"],
         hparams=run_hparams,

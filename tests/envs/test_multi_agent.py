@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from flax import struct
 from gymnax.environments import spaces
@@ -20,7 +21,7 @@ import purejaxppo
 from purejaxppo import ConfigError, PPOConfig, make_train
 from purejaxppo.cli.app import main
 from purejaxppo.core.evaluation import check_drawing
-from purejaxppo.core.trainer import make_train_functions
+from purejaxppo.core.trainer import make_train_functions, with_shaping
 from purejaxppo.envs.multi_agent import MultiAgentEnvironment, make_jaxmarl
 
 
@@ -33,7 +34,8 @@ class RelayState:
 class Relay:
     """Two agents of JaxMARL's API. "runner" (2 actions, observation [t]) ends the episode by
     taking action 1 (reward 1); "helper" (3 actions, observation [t, 1]) is done from step 2 on
-    (like an agent that died) and earns 0.5 a step until then. The time limit is 5 steps."""
+    (like an agent that died) and earns 0.5 a step until then. The time limit is 5 steps. Both
+    are told a shaped reward of 10 a step (as Overcooked's `info["shaped_reward"]`)."""
 
     agents: ClassVar[list[str]] = ["runner", "helper"]
     max_steps = 5
@@ -55,7 +57,8 @@ class Relay:
         rewards = {"runner": finished.astype(jnp.float32),
                    "helper": jnp.where(step > 2, 0.0, 0.5)}  # fmt: skip
         dones = {"runner": done, "helper": helper_done, "__all__": done}
-        return self.get_obs(state), state, rewards, dones, {}
+        shaped = {"shaped_reward": {"runner": 10.0, "helper": 10.0}}
+        return self.get_obs(state), state, rewards, dones, shaped
 
     def action_space(self, agent):
         return spaces.Discrete(2 if agent == "runner" else 3)
@@ -144,6 +147,39 @@ def test_every_agent_trains_in_one_batch_and_episodes_count_once(config, network
     returns = np.asarray(metrics["episode_return"])
     assert np.all((returns >= 0.25) & (returns <= 1.0)), returns
     assert np.all(np.isnan(metrics["win_rate"]))
+    # Each agent's own return, where they differ: the runner's 0 or 1, the helper's 0.5 or 1.
+    runner, helper = np.asarray(metrics["agent_return_0"]), np.asarray(metrics["agent_return_1"])
+    assert "agent_return_2" not in metrics
+    assert np.all((runner >= 0.0) & (runner <= 1.0)) and np.all((helper >= 0.5) & (helper <= 1.0))
+    np.testing.assert_allclose(returns, (runner + helper) / 2, rtol=1e-6)
+
+
+def test_a_shaped_reward_is_learnt_from_and_never_scored():
+    config = TINY.replace(reward_shaping=(1.0, 0.0))  # 1 at the first update, 0 at the end
+    functions = make_train_functions(config, env=Relay())
+    state = functions.init(jax.random.key(0))
+    rollout = jax.jit(functions.rollout)
+    _, traj, _ = rollout(state.params, state.env_loop, jax.random.key(1), jnp.float32(0.99))
+    assert traj.shaped.shape == traj.reward.shape and np.all(traj.shaped == 10.0)
+    for update, weight in ((0, 1.0), (config.num_updates // 2, 0.5)):
+        learnt = with_shaping(config, traj, jnp.int32(update))
+        np.testing.assert_allclose(learnt.reward, traj.reward + 10.0 * weight)
+        assert learnt.shaped is None
+    metrics = jax.jit(make_train(config, env=Relay()))(jax.random.key(0), config.hparams).metrics
+    returns = np.asarray(metrics["episode_return"])  # the env's own reward alone
+    assert np.all((returns >= 0.25) & (returns <= 1.0)), returns
+    with pytest.raises(ConfigError, match=r"reward_shaping=\(1.0, 0.0\): .*gives no shaped"):
+        make_train(TINY.replace(reward_shaping=(1.0, 0.0)))  # MPE: no shaped reward
+    with pytest.raises(ConfigError, match="reward_shaping.*normalize_reward"):
+        TINY.replace(reward_shaping=(1.0, 0.0), normalize_reward=True)
+
+
+def test_overcooked_tells_each_cooks_shaped_reward():
+    env = make_jaxmarl("overcooked-cramped_room")
+    assert env.gives_shaped_reward and not make_jaxmarl("MPE_simple_spread_v3").gives_shaped_reward
+    _, state = env.reset(jax.random.key(0))
+    info = jax.jit(env.step)(jax.random.key(1), state, jnp.zeros(2, jnp.int32))[-1]
+    assert info["shaped_reward"].shape == (2,)
 
 
 def test_evaluation_returns_team_returns_and_resume_is_bit_identical(tmp_path):
@@ -253,10 +289,15 @@ def test_a_battle_decided_at_the_time_limit_terminates():
 
 
 @pytest.mark.slow
-def test_the_command_line_trains_and_evaluates_each_agent(tmp_path):
+def test_the_command_line_trains_and_evaluates_each_agent(tmp_path, capsys):
     flags = ["--env-id", TINY.env_id, "--num-envs", "4", "--num-steps", "8", "--total-timesteps",
              "128", "--num-minibatches", "2", "--quiet", "--out", str(tmp_path)]  # fmt: skip
     assert main(["train", *flags, "--num-seeds", "2", "--name", "run"]) == 0
+    assert "per agent" in capsys.readouterr().out
+    columns = pd.read_csv(tmp_path / "run" / "metrics.csv").columns
+    assert list(columns[-3:]) == ["agent_return_0", "agent_return_1", "agent_return_2"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert len(summary["final_agent_return_means"]) == 3
     gif = tmp_path / "spread.gif"
     assert main(["eval", str(tmp_path / "run"), "--num-episodes", "2", "--gif", str(gif)]) == 0
     record = json.loads((tmp_path / "run" / "eval.json").read_text())
@@ -272,6 +313,7 @@ def test_sweep_pbt_and_es_train_a_multi_agent_env():
     assert len(swept.runs) == 4 and np.isfinite(swept.result.final_returns).all()  # MPE: 25 steps
     population = purejaxppo.pbt(TINY, population=2, interval=2, space=space, key=0)
     assert population.metrics["episode_return"].shape == (2, 4)
+    assert population.metrics["agent_return_2"].shape == (2, 4)  # each agent's own return
     assert np.isfinite(population.metrics["policy_loss"]).all()
     searched = purejaxppo.es(TINY, {"learning_rate": purejaxppo.Range(1e-4, 1e-2)},
                              population=2, generations=2, num_seeds=1)  # fmt: skip

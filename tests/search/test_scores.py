@@ -52,3 +52,15 @@ def test_the_sweep_column_and_es_fitness_are_one_score(small_config):
     auc = scores.area_under_curve(result.metrics)
     assert np.isfinite(auc[0]) and np.isnan(auc[1])
     np.testing.assert_array_equal(result.final_returns, scores.final_return(result.metrics))
+
+
+def test_a_win_rate_and_each_agents_return_are_scored_as_the_return():
+    """Per-episode metrics other than the return (SMAX's win rate, an agent's own return) are
+    weighted by the episodes finished in each update, and a diverged run scores NaN."""
+    metrics = {**METRICS, "win_rate": np.array([[0.0, np.nan, 0.5, 1.0]] * 3, np.float32)}
+    np.testing.assert_allclose(
+        scores.windowed_mean(metrics, "win_rate", 0.5), [(0.5 * 2 + 1.0) / 3, np.nan, np.nan]
+    )
+    np.testing.assert_array_equal(
+        scores.windowed_mean(metrics, "episode_return"), scores.final_return(metrics)
+    )
