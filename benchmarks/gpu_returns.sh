@@ -13,7 +13,8 @@
 #                       Asterix-MinAtar Breakout-MinAtar Freeway-MinAtar Seaquest-MinAtar \
 #                       SpaceInvaders-MinAtar
 #   PART=marl         jaxmarl:MPE_simple_spread_v3, SMAX-3m and SMAX-2s3z (win rate) at
-#                     JaxMARL's IPPO settings, 1e7 steps, 16 seeds: 3 rows x at most 180 s;
+#                     JaxMARL's IPPO settings, 1e7 steps, and overcooked-cramped_room (5e6,
+#                     shaped reward annealed), 16 seeds: 4 rows x at most 180 s;
 #                     needs the jaxmarl extra's wheels (jaxmarl, jaxtyping, safetensors,
 #                     wadler_lindig) in .whl
 #
@@ -70,6 +71,7 @@ case "$PART" in
     row mpe-spread jaxmarl:MPE_simple_spread_v3
     row smax-3m jaxmarl:SMAX-3m
     row smax-2s3z jaxmarl:SMAX-2s3z
+    row overcooked-cramped jaxmarl:overcooked-cramped_room
     ;;
   *) echo "PART=$PART: use minatar, minatar-rest, minatar-mlp, brax or marl" >&2; exit 2 ;;
 esac
