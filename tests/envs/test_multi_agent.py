@@ -170,7 +170,7 @@ def test_a_shaped_reward_is_learnt_from_and_never_scored():
     assert np.all((returns >= 0.25) & (returns <= 1.0)), returns
     with pytest.raises(ConfigError, match=r"reward_shaping=\(1.0, 0.0\): .*gives no shaped"):
         make_train(TINY.replace(reward_shaping=(1.0, 0.0)))  # MPE: no shaped reward
-    with pytest.raises(ConfigError, match="reward_shaping.*normalize_reward"):
+    with pytest.raises(ConfigError, match=r"reward_shaping.*normalize_reward"):
         TINY.replace(reward_shaping=(1.0, 0.0), normalize_reward=True)
 
 
