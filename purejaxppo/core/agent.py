@@ -150,6 +150,9 @@ class Recurrent(Sequences):
     """A `RecurrentActorCritic`: the GRU state is the memory; minibatches are env sequences."""
 
     network: RecurrentActorCritic
+    # The most time-limit truncations one env (or agent) can have in a rollout, where the env's
+    # time limit is known (`truncations_bound`); None: V(s'_t) is computed at every step.
+    most_truncations: int | None = None
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
         batch = self.network.init_batch
@@ -183,21 +186,45 @@ class Recurrent(Sequences):
 
     def values(self, params: Any, traj: Any) -> tuple[jax.Array, jax.Array]:
         """The values kept at collection, and V(s'_t): the GRU state after step t continued on
-        the true next observation (the next step's value when the episode goes on, V(final
-        observation) when it ended)."""
+        the true next observation. Where the episode goes on that is the next step's value,
+        kept already; where it terminated it is never read. So with `most_truncations` known,
+        the GRU runs again only on each env's truncated steps (at most that many) and its last
+        step, not on all [T, N]: the bootstrap that JaxMARL-style trainers skip stays exact
+        and nearly free."""
+        if self.most_truncations is None:
+            return traj.value, self._continued(params, traj.hidden, traj.next_obs)
+        steps = traj.value.shape[0]
+        needed = (traj.done & ~traj.terminated).at[-1].set(True)  # [T, N(, A)]
+        count = min(steps, self.most_truncations + 1)
+        # Each env's needed steps first (stable: in time order), then others as filler.
+        order = jnp.argsort(~needed, axis=0, stable=True)[:count]  # [K, N(, A)]
+        valid = jnp.take_along_axis(needed, order, axis=0)
+
+        def pick(x: jax.Array) -> jax.Array:
+            index = order.reshape(order.shape + (1,) * (x.ndim - order.ndim))
+            return jnp.take_along_axis(x, index, axis=0)
+
+        fresh = self._continued(params, pick(traj.hidden), pick(traj.next_obs))  # [K, N(, A)]
+        at = (order[..., None] == jnp.arange(steps)) & valid[..., None]  # [K, N(, A), T]
+        chosen = jnp.moveaxis(jnp.sum(jnp.where(at, fresh[..., None], 0.0), axis=0), -1, 0)
+        shifted = jnp.concatenate([traj.value[1:], jnp.zeros_like(traj.value[:1])])
+        return traj.value, jnp.where(jnp.moveaxis(at.any(axis=0), -1, 0), chosen, shifted)
+
+    def _continued(self, params: Any, hidden: jax.Array, next_obs: jax.Array) -> jax.Array:
+        """V of the GRU state `hidden` continued on `next_obs` (leading axes alike)."""
         next_hidden = self.network.apply(
             params,
-            traj.hidden,
-            traj.next_obs,
-            jnp.zeros(traj.done.shape, bool),
+            hidden,
+            next_obs,
+            jnp.zeros(hidden.shape[:-1], bool),
             method=RecurrentActorCritic.step,
         )
         # A privileged critic reads the next observation's critic part too.
-        seen = (traj.next_obs,) if self.network.obs_split else ()
-        _, next_values = self.network.apply(
+        seen = (next_obs,) if self.network.obs_split else ()
+        _, values = self.network.apply(
             params, next_hidden, *seen, method=RecurrentActorCritic.heads
         )
-        return traj.value, next_values
+        return values
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
         hidden = unroll(self.network, params, batch.initial_hidden, batch.obs, batch.start)

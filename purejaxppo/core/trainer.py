@@ -20,7 +20,7 @@ from flax import struct
 
 from purejaxppo.base.errors import ConfigError, as_key
 from purejaxppo.base.prng import reproduces_default, to_threefry, to_unrolled
-from purejaxppo.core.agent import Agent, agent_for
+from purejaxppo.core.agent import Agent, Recurrent, agent_for
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.custom import custom_agent
 from purejaxppo.core.fit import check_fits
@@ -251,6 +251,9 @@ def make_train_functions(
     env, env_params, spec = environment(config, env, env_params, randomize)
     tuning = tuning or Tuning.for_backend()
     agent = agent_of(config, spec, network)
+    if isinstance(agent, Recurrent) and isinstance(env, multi_agent.MultiAgentEnvironment):
+        # Known time limit: the bootstrap GRU step runs only where episodes were cut.
+        agent = dataclasses.replace(agent, most_truncations=env.most_truncations(config.num_steps))
     if objective is not None:
         check_objective(objective, config.hparams)
     env_reset, rollout = make_env_loop(config, env, env_params, agent, spec)

@@ -4,6 +4,7 @@ JaxMARL's own MPE and SMAX."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import ClassVar
 
@@ -152,6 +153,26 @@ def test_every_agent_trains_in_one_batch_and_episodes_count_once(config, network
     assert "agent_return_2" not in metrics
     assert np.all((runner >= 0.0) & (runner <= 1.0)) and np.all((helper >= 0.5) & (helper <= 1.0))
     np.testing.assert_allclose(returns, (runner + helper) / 2, rtol=1e-6)
+
+
+def test_the_gru_bootstraps_only_where_episodes_were_cut_and_gets_the_same_values():
+    """With the time limit known, V(s'_t) is the next step's kept value where the episode goes
+    on and the GRU runs again only at truncations and the last step: the values equal those of
+    the GRU run again at every step."""
+    config = TINY.replace(network="gru", num_envs=16, num_steps=16, total_timesteps=256)
+    functions = make_train_functions(config, env=Relay())
+    assert functions.agent.most_truncations == 4  # ceil(16 steps / a 5-step limit)
+    state = functions.init(jax.random.key(0))
+    _, traj, _ = jax.jit(functions.rollout)(
+        state.params, state.env_loop, jax.random.key(1), jnp.float32(0.99)
+    )
+    cut = np.asarray(traj.done & ~traj.terminated)
+    assert cut.any() and cut[:-1].any(axis=0).any()  # truncations inside the rollout
+    every = dataclasses.replace(functions.agent, most_truncations=None)
+    _, sparse = jax.jit(functions.agent.values)(state.params, traj)
+    _, dense = jax.jit(every.values)(state.params, traj)
+    read = ~np.asarray(traj.terminated)  # a terminated step's V(s') is never read
+    np.testing.assert_allclose(np.asarray(sparse)[read], np.asarray(dense)[read], atol=1e-5)
 
 
 def test_a_shaped_reward_is_learnt_from_and_never_scored():
