@@ -151,7 +151,8 @@ class Recurrent(Sequences):
 
     network: RecurrentActorCritic
     # The most time-limit truncations one env (or agent) can have in a rollout, where the env's
-    # time limit is known (`truncations_bound`); None: V(s'_t) is computed at every step.
+    # time limit is known (`MultiAgentEnvironment.most_truncations`); None: V(s'_t) is computed
+    # at every step.
     most_truncations: int | None = None
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:
@@ -189,8 +190,8 @@ class Recurrent(Sequences):
         the true next observation. Where the episode goes on that is the next step's value,
         kept already; where it terminated it is never read. So with `most_truncations` known,
         the GRU runs again only on each env's truncated steps (at most that many) and its last
-        step, not on all [T, N]: the bootstrap that JaxMARL-style trainers skip stays exact
-        and nearly free."""
+        step, not on all [T, N]: the exact bootstrap then costs a few rows per rollout, not a
+        pass over it (18% of SMAX's training time on a CPU, BENCHMARKS.md)."""
         if self.most_truncations is None:
             return traj.value, self._continued(params, traj.hidden, traj.next_obs)
         steps = traj.value.shape[0]
