@@ -191,7 +191,7 @@ class Recurrent(Sequences):
         kept already; where it terminated it is never read. So with `most_truncations` known,
         the GRU runs again only on each env's truncated steps (at most that many) and its last
         step, not on all [T, N]: the exact bootstrap then costs a few rows per rollout, not a
-        pass over it (18% of SMAX's training time on a CPU, BENCHMARKS.md)."""
+        pass over it (measured in BENCHMARKS.md)."""
         if self.most_truncations is None:
             return traj.value, self._continued(params, traj.hidden, traj.next_obs)
         steps = traj.value.shape[0]
