@@ -151,8 +151,7 @@ class Recurrent(Sequences):
 
     network: RecurrentActorCritic
     # The most time-limit truncations one env (or agent) can have in a rollout, where the env's
-    # time limit is known (`MultiAgentEnvironment.most_truncations`); None: V(s'_t) is computed
-    # at every step.
+    # time limit is known (`EnvSpec.time_limit`); None: V(s'_t) is computed at every step.
     most_truncations: int | None = None
 
     def init(self, key: jax.Array, obs_shape: tuple[int, ...]) -> Any:

@@ -217,7 +217,12 @@ def agent_of(config: PPOConfig, spec: EnvSpec, network: Any = None) -> Agent:
     """The interface to the config's built-in network, or to `network` of yours (its outputs
     checked against the env)."""
     if network is None:
-        return agent_for(make_network(config, spec))
+        agent = agent_for(make_network(config, spec))
+        if isinstance(agent, Recurrent) and spec.time_limit:
+            # Known time limit: the bootstrap GRU step runs only where episodes were cut.
+            cuts = -(-config.num_steps // spec.time_limit)
+            agent = dataclasses.replace(agent, most_truncations=cuts)
+        return agent
     if not config.shared_parameters:
         raise ConfigError(
             "PPOConfig.shared_parameters=False: it sets the built-in networks' weights per "
@@ -251,9 +256,6 @@ def make_train_functions(
     env, env_params, spec = environment(config, env, env_params, randomize)
     tuning = tuning or Tuning.for_backend()
     agent = agent_of(config, spec, network)
-    if isinstance(agent, Recurrent) and isinstance(env, multi_agent.MultiAgentEnvironment):
-        # Known time limit: the bootstrap GRU step runs only where episodes were cut.
-        agent = dataclasses.replace(agent, most_truncations=env.most_truncations(config.num_steps))
     if objective is not None:
         check_objective(objective, config.hparams)
     env_reset, rollout = make_env_loop(config, env, env_params, agent, spec)

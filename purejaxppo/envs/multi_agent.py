@@ -103,10 +103,10 @@ class MultiAgentEnvironment(environment.Environment):
             int(max_steps) if max_steps is not None and _steps(state) is not None else None
         )
 
-    def most_truncations(self, num_steps: int) -> int | None:
-        """The most time-limit truncations one agent can have in `num_steps` steps (episodes that
-        are cut last at least max_steps), or None where the time limit is unknown."""
-        return -(-num_steps // self.max_steps) if self.max_steps else None
+    @property
+    def time_limit_steps(self) -> int:
+        """`EnvSpec.time_limit`: max_steps where the step count is known, else 0."""
+        return self.max_steps or 0
 
     def _init_actions(self, action_spaces: list[Any]) -> None:
         kinds = {type(space).__name__ for space in action_spaces}

@@ -38,6 +38,10 @@ class EnvSpec:
     # > 0: a multi-agent env (`envs.multi_agent`): its observations, actions, rewards and dones
     # carry an agent axis after the env axis, and obs_shape/action_shape are one agent's.
     num_agents: int = 0
+    # > 0: every episode is cut at this many steps at the latest, so a rollout of T steps holds
+    # at most ceil(T / time_limit) truncations per env (or agent); an env says so with a
+    # `time_limit_steps` attribute (multi-agent envs whose step count is known).
+    time_limit: int = 0
 
     @property
     def agents(self) -> tuple[int, ...]:
@@ -80,6 +84,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
     categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
     masked = bool(getattr(env, "action_mask_in_obs", False))
     split = int(getattr(env, "obs_split", 0))
+    limit = int(getattr(env, "time_limit_steps", 0) or 0)
     if masked and not (isinstance(action_space, spaces.Discrete) and len(obs_shape) == 1):
         raise ValueError(
             f"environment {name}: an action mask in the observation needs Discrete actions and "
@@ -89,6 +94,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
         return EnvSpec(
             name, obs_shape, discrete=True, num_actions=int(action_space.n),
             obs_categories=categories, action_mask=masked, obs_split=split, num_agents=agents,
+            time_limit=limit,
         )  # fmt: skip
     if isinstance(action_space, spaces.Box):
         shape = tuple(int(d) for d in action_space.shape)
@@ -102,7 +108,7 @@ def describe_env(env: Any, env_params: Any) -> EnvSpec:
         high = np.broadcast_to(np.asarray(action_space.high, np.float32), (size,)).copy()
         return EnvSpec(
             name, obs_shape, False, size, shape, low, high, categories, obs_split=split,
-            num_agents=agents,
+            num_agents=agents, time_limit=limit,
         )  # fmt: skip
     raise ValueError(
         f"environment {name}: action space {action_space!r} is neither Discrete nor Box. "

@@ -33,7 +33,8 @@ def test_the_step_limit_truncates_and_death_terminates():
     env = CraftaxEnvironment("Craftax-Classic-Symbolic-v1", max_timesteps=12)
     params = env.default_params
     num_envs = 8
-    _, state = jax.vmap(env.reset_env, in_axes=(0, None))(
+    # Jitted: op by op, the world generation alone took 12 s.
+    _, state = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(
         jax.random.split(jax.random.key(0), num_envs), params
     )
 

@@ -161,6 +161,7 @@ def test_the_gru_bootstraps_only_where_episodes_were_cut_and_gets_the_same_value
     the GRU run again at every step."""
     config = TINY.replace(network="gru", num_envs=16, num_steps=16, total_timesteps=256)
     functions = make_train_functions(config, env=Relay())
+    assert functions.spec.time_limit == 5
     assert functions.agent.most_truncations == 4  # ceil(16 steps / a 5-step limit)
     state = functions.init(jax.random.key(0))
     _, traj, _ = jax.jit(functions.rollout)(
