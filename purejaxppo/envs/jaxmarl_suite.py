@@ -65,7 +65,11 @@ def build(name: str) -> Any:
         from jaxmarl.environments.overcooked import overcooked_layouts
 
         return jaxmarl.make("overcooked", layout=overcooked_layouts[member])
-    if name in PLAIN or name in MABRAX:
+    if name in MABRAX:
+        # Brax's own auto-reset would hand back the next episode's first observation at a
+        # time limit (the bootstrap needs the last one): the adapter resets instead.
+        return jaxmarl.make(name, auto_reset=False)
+    if name in PLAIN:
         return jaxmarl.make(name)
     raise ConfigError(
         f"PPOConfig.env_id='jaxmarl:{name}': not a JaxMARL environment this adapter builds. "

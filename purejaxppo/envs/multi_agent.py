@@ -16,7 +16,8 @@ with its legal actions (no-op) until the episode ends. The episode ends when Jax
 `__all__` is set or every agent is done; then every agent is done. JaxMARL ends episodes at
 `max_steps` as if they terminated: here an episode that ends at `max_steps` is truncated for
 every agent not done before that step (the value bootstraps), and terminated for the others;
-a SMAX battle decided at that step (one side gone) terminates.
+a SMAX battle decided at that step (one side gone) terminates. MABrax's limit is its
+`episode_length`, counted by brax (`info["steps"]`), and a brax fall at that step terminates.
 """
 
 from __future__ import annotations
@@ -62,12 +63,19 @@ def _legal_actions_method(env: Any, state: Any) -> Any:
 
 
 def _steps(state: Any) -> jax.Array | None:
-    """The step count of a JaxMARL state (`step`, or that of the state it wraps)."""
+    """The step count of a JaxMARL state (`step`, or that of the state it wraps; MABrax's brax
+    state: `info["steps"]`, in simulator steps)."""
     for candidate in (state, getattr(state, "state", None)):
         step = getattr(candidate, "step", None)
         if step is not None:
             return step
-    return None
+    return _brax_info(state, "steps")
+
+
+def _brax_info(state: Any, name: str) -> jax.Array | None:
+    """An entry of a brax state's `info` (its EpisodeWrapper's "steps" and "truncation")."""
+    info = getattr(state, "info", None)
+    return info.get(name) if isinstance(info, dict) else None
 
 
 class MultiAgentEnvironment(environment.Environment):
@@ -98,15 +106,18 @@ class MultiAgentEnvironment(environment.Environment):
         self.obs_split = self.actor_size if centralised else 0
         critic_size = self.world_size + self.num_agents if centralised else 0
         self.size = self.actor_size + critic_size
-        max_steps = getattr(env, "max_steps", None)
+        # MABrax: `episode_length` in simulator steps, `action_repeat` of them per env step.
+        max_steps = getattr(env, "max_steps", None) or getattr(env, "episode_length", None)
         self.max_steps = (
             int(max_steps) if max_steps is not None and _steps(state) is not None else None
         )
+        self.repeat = int(getattr(env, "action_repeat", 1) or 1)
 
     @property
     def time_limit_steps(self) -> int:
-        """`EnvSpec.time_limit`: max_steps where the step count is known, else 0."""
-        return self.max_steps or 0
+        """`EnvSpec.time_limit`: the env steps to the time limit where the step count is known,
+        else 0."""
+        return -(-self.max_steps // self.repeat) if self.max_steps else 0
 
     def _init_actions(self, action_spaces: list[Any]) -> None:
         kinds = {type(space).__name__ for space in action_spaces}
@@ -207,6 +218,8 @@ class MultiAgentEnvironment(environment.Environment):
         time_up = jnp.zeros((), bool)
         if self.max_steps is not None:
             time_up = ended & (_steps(inner) >= self.max_steps)
+            if (cut := _brax_info(inner, "truncation")) is not None:
+                time_up &= cut > 0  # brax: a fall at the last step terminates
             if self.reports_wins:  # a battle decided at the last step ended, it was not cut
                 time_up &= ~self.decided(inner)
         # An agent done before this step stays terminated; the others end with the episode.

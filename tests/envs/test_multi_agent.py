@@ -65,6 +65,19 @@ class Relay:
         return spaces.Discrete(2 if agent == "runner" else 3)
 
 
+class Drift(Relay):
+    """Relay with continuous actions of different sizes: the runner's one number ends the
+    episode above 0.5; the helper's two are ignored."""
+
+    def step_env(self, key, state, actions):
+        assert actions["runner"].shape == (1,) and actions["helper"].shape == (2,)
+        ending = {"runner": (actions["runner"][0] > 0.5).astype(jnp.int32), "helper": 0}
+        return super().step_env(key, state, ending)
+
+    def action_space(self, agent):
+        return spaces.Box(-1.0, 1.0, (1,) if agent == "runner" else (2,))
+
+
 class AgentMLP(nn.Module):
     """A network of yours for agents: every leading axis is a batch axis ([envs, agents])."""
 
@@ -153,6 +166,16 @@ def test_every_agent_trains_in_one_batch_and_episodes_count_once(config, network
     assert "agent_return_2" not in metrics
     assert np.all((runner >= 0.0) & (runner <= 1.0)) and np.all((helper >= 0.5) & (helper <= 1.0))
     np.testing.assert_allclose(returns, (runner + helper) / 2, rtol=1e-6)
+
+
+def test_continuous_actions_of_different_sizes_are_padded_and_cut_per_agent():
+    functions = make_train_functions(TINY, env=Drift())
+    assert (functions.spec.discrete, functions.spec.num_actions) == (False, 2)
+    assert not functions.spec.action_mask  # a Box action is never illegal
+    metrics = jax.jit(make_train(TINY, env=Drift()))(jax.random.key(0), TINY.hparams).metrics
+    assert np.all(np.isfinite(metrics["policy_loss"]))
+    returns = np.asarray(metrics["episode_return"])
+    assert np.all((returns >= 0.25) & (returns <= 1.0)), returns
 
 
 def test_the_gru_bootstraps_only_where_episodes_were_cut_and_gets_the_same_values():
@@ -340,3 +363,20 @@ def test_sweep_pbt_and_es_train_a_multi_agent_env():
     searched = purejaxppo.es(TINY, {"learning_rate": purejaxppo.Range(1e-4, 1e-2)},
                              population=2, generations=2, num_seeds=1)  # fmt: skip
     assert searched.fitness.shape == (2, 2) and np.isfinite(searched.fitness).all()
+
+
+@pytest.mark.slow
+def test_mabrax_cuts_episodes_at_its_time_limit_with_the_last_observation():
+    pytest.importorskip("brax")
+    import jaxmarl
+
+    assert make_jaxmarl("ant_4x2").env.auto_reset is False  # the adapter resets, not brax
+    env = MultiAgentEnvironment(jaxmarl.make("ant_4x2", episode_length=3, auto_reset=False), "ant")
+    assert env.time_limit_steps == 3 and (env.num_agents, env.action_size) == (4, 2)
+    out = steps(env, [np.zeros((4, 2))] * 4)
+    truncated = np.array([o[3] for o in out])
+    np.testing.assert_array_equal(truncated.all(axis=1), [False, False, True, False])
+    assert not np.any([o[2] for o in out])  # still standing: nothing terminated
+    obs, final = out[2][0], out[2][4]
+    assert not np.allclose(obs, final)  # the last observation, then the reset one
+    np.testing.assert_array_equal(out[1][0], out[1][4])
