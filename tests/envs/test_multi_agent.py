@@ -303,8 +303,9 @@ def test_ippo_and_mappo_learn_simple_spread(critic):
 
 
 @pytest.mark.slow
-def test_smax_actions_respect_the_masks_and_wins_are_counted():
-    config = PPOConfig(env_id="jaxmarl:SMAX-3m", num_envs=8, num_steps=64,
+@pytest.mark.parametrize("name", ["SMAX-3m", "hanabi"])
+def test_actions_respect_the_masks_and_wins_are_counted(name):
+    config = PPOConfig(env_id=f"jaxmarl:{name}", num_envs=8, num_steps=64,
                        total_timesteps=8 * 64 * 2, critic="centralised")  # fmt: skip
     functions = make_train_functions(config)
     state = functions.init(jax.random.key(0))
@@ -314,7 +315,12 @@ def test_smax_actions_respect_the_masks_and_wins_are_counted():
     legal = traj.obs[..., spec.obs_split - spec.num_actions : spec.obs_split]
     chosen = jnp.take_along_axis(legal, traj.action[..., None], axis=-1)[..., 0]
     assert bool(jnp.all(chosen == 1.0))
-    assert summary.won is not None and 0 <= int(summary.won) <= int(summary.count)
+    assert not bool(jnp.all(legal == 1.0))  # some actions were illegal
+    if name == "hanabi":  # no wins to count; its games end (no time limit)
+        assert summary.won is None and functions.spec.time_limit == 0
+        assert bool(traj.terminated.any())
+    else:
+        assert summary.won is not None and 0 <= int(summary.won) <= int(summary.count)
 
 
 @pytest.mark.slow
