@@ -33,7 +33,7 @@ def test_the_step_limit_truncates_and_death_terminates():
     env = CraftaxEnvironment("Craftax-Classic-Symbolic-v1", max_timesteps=12)
     params = env.default_params
     num_envs = 8
-    # Jitted: op by op, the world generation alone took 12 s.
+    # Jitted: run op by op, the world generation is many times slower.
     _, state = jax.jit(jax.vmap(env.reset_env, in_axes=(0, None)))(
         jax.random.split(jax.random.key(0), num_envs), params
     )
