@@ -39,7 +39,8 @@ ONE_HOT_MAX = 32  # integer fields with more values than this are scaled, not on
 MAX_JOINT_ACTIONS = 16_384  # a MultiDiscrete action with more combinations is refused
 
 
-def _import_jumanji():
+def import_jumanji() -> tuple[Any, Any]:
+    """jumanji and its `specs` module, or the error that names the extra."""
     try:
         import jumanji
         from jumanji import specs
@@ -55,7 +56,7 @@ REFUSED = {"Sokoban-v0": "downloads its levels"}
 
 def jumanji_env_names() -> list[str]:
     """The suite's registered environments (needs jumanji)."""
-    return sorted(_import_jumanji()[0].registered_environments())
+    return sorted(import_jumanji()[0].registered_environments())
 
 
 def trainable_names() -> list[str]:
@@ -97,14 +98,16 @@ class JumanjiInner:
     truncated: jax.Array  # the step that made it cut the episode at the time limit
 
 
-def _fields(spec: Any, specs: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple, Any]]:
+def spec_leaves(spec: Any, specs: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple, Any]]:
     """(path, array spec) of every leaf of a (nested) Jumanji observation spec, in its order."""
     if isinstance(spec, specs.Array):
         return [(path, spec)]
-    return [leaf for k, v in spec._specs.items() for leaf in _fields(v, specs, (*path, k))]
+    return [leaf for k, v in spec._specs.items() for leaf in spec_leaves(v, specs, (*path, k))]
 
 
-def _field(path: tuple[str, ...], spec: Any, specs: Any) -> _Field:
+def field_of(path: tuple[str, ...], spec: Any, specs: Any) -> _Field:
+    """How the leaf at `path` is encoded: bounded integers one-hot (few values) or scaled to
+    [0, 1], everything else as floats."""
     size = int(np.prod(spec.shape, dtype=np.int64))
     dtype = np.dtype(spec.dtype)
     if dtype == np.bool_ or not isinstance(spec, specs.BoundedArray):
@@ -116,7 +119,8 @@ def _field(path: tuple[str, ...], spec: Any, specs: Any) -> _Field:
     return _Field(path, size, "float")
 
 
-def _leaf(tree: Any, path: tuple[str, ...]) -> Any:
+def leaf_at(tree: Any, path: tuple[str, ...]) -> Any:
+    """The leaf of a Jumanji observation at `path` (attribute names)."""
     return functools.reduce(getattr, path, tree)
 
 
@@ -128,7 +132,7 @@ class JumanjiEnvironment(SuiteEnvironment):
 
     def __init__(self, name: str, **kwargs: Any) -> None:
         super().__init__(name)
-        jumanji, specs = _import_jumanji()
+        jumanji, specs = import_jumanji()
         if name not in (names := jumanji_env_names()):
             raise ConfigError(
                 f"PPOConfig.env_id={self.name!r}: Jumanji has no environment {name!r}. Fix: use "
@@ -141,7 +145,7 @@ class JumanjiEnvironment(SuiteEnvironment):
                 f"PPOConfig.env_id={self.name!r}: Jumanji could not build it "
                 f"({type(error).__name__}: {error}). Fix: choose another environment."
             ) from error
-        leaves = _fields(self._env.observation_spec, specs)  # cached: keeps the real limit
+        leaves = spec_leaves(self._env.observation_spec, specs)  # cached: keeps the real limit
         self.time_limit: int | None = getattr(self._env, "time_limit", None)
         if self.time_limit is not None:
             # Every task this adapter accepts reads it in `step` only (checked in jumanji 1.1;
@@ -150,7 +154,7 @@ class JumanjiEnvironment(SuiteEnvironment):
             # truncation.
             self._env.time_limit = 2**30
         self._mask_shape = next((s.shape for p, s in leaves if p == ("action_mask",)), None)
-        self._fields = tuple(_field(p, s, specs) for p, s in leaves if p != ("action_mask",))
+        self.spec_leaves = tuple(field_of(p, s, specs) for p, s in leaves if p != ("action_mask",))
         self._action_space, self._unravel = self._actions(self._env.action_spec, specs)
         self.action_mask_in_obs = self._mask_shape is not None
 
@@ -187,7 +191,7 @@ class JumanjiEnvironment(SuiteEnvironment):
         )
 
     def _observe(self, observation: Any) -> jax.Array:
-        parts = [f.encode(_leaf(observation, f.path)) for f in self._fields]
+        parts = [f.encode(leaf_at(observation, f.path)) for f in self.spec_leaves]
         if self._mask_shape is not None:
             parts.append(observation.action_mask.reshape(-1).astype(jnp.float32))
         return jnp.concatenate(parts)
@@ -216,7 +220,7 @@ class JumanjiEnvironment(SuiteEnvironment):
         return self._action_space
 
     def observation_space(self, params: SuiteParams) -> spaces.Box:
-        size = sum(f.features for f in self._fields)
+        size = sum(f.features for f in self.spec_leaves)
         if self._mask_shape is not None:
             size += int(np.prod(self._mask_shape, dtype=np.int64))
         return spaces.Box(-jnp.inf, jnp.inf, (size,), jnp.float32)

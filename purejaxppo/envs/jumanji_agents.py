@@ -28,7 +28,13 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
-from purejaxppo.envs.jumanji import JumanjiEnvironment, _field, _fields, _import_jumanji, _leaf
+from purejaxppo.envs.jumanji import (
+    JumanjiEnvironment,
+    field_of,
+    import_jumanji,
+    leaf_at,
+    spec_leaves,
+)
 from purejaxppo.envs.multi_agent import MultiAgentEnvironment
 
 MULTI_AGENT = (
@@ -55,16 +61,16 @@ class JumanjiAgents:
     `action_space`, `max_steps`, `get_avail_actions`): see the module docstring."""
 
     def __init__(self, name: str) -> None:
-        jumanji, specs = _import_jumanji()
+        jumanji, specs = import_jumanji()
         self.name = f"jumanji:{name}"
         self._env = jumanji.make(name)
-        leaves = _fields(self._env.observation_spec, specs)
+        leaves = spec_leaves(self._env.observation_spec, specs)
         action = self._env.action_spec
         self.num_agents = int(action.shape[0])
         self.agents = [f"agent_{i}" for i in range(self.num_agents)]
         self._masked = any(path == ("action_mask",) for path, _ in leaves)
         own = OWN.get(name, ())
-        fields = [(_field(p, s, specs), p[-1] in own) for p, s in leaves if p != ("action_mask",)]
+        fields = [(field_of(p, s, specs), p[-1] in own) for p, s in leaves if p != ("action_mask",)]
         self._own = tuple(
             dataclasses.replace(f, size=f.size // self.num_agents) for f, mine in fields if mine
         )
@@ -80,14 +86,14 @@ class JumanjiAgents:
         self.max_steps = getattr(self._env, "time_limit", None)
 
     def _observe(self, observation: Any) -> dict[str, jax.Array]:
-        shared = [f.encode(_leaf(observation, f.path)) for f in self._shared]
+        shared = [f.encode(leaf_at(observation, f.path)) for f in self._shared]
 
         def own(i: int) -> list[jax.Array]:
-            return [f.encode(_leaf(observation, f.path)[i]) for f in self._own]
+            return [f.encode(leaf_at(observation, f.path)[i]) for f in self._own]
 
         obs = {a: jnp.concatenate(own(i) + shared) for i, a in enumerate(self.agents)}
         obs["world_state"] = jnp.concatenate(
-            [f.encode(_leaf(observation, f.path)) for f in self._world]
+            [f.encode(leaf_at(observation, f.path)) for f in self._world]
         )
         return obs
 
