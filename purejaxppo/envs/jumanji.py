@@ -154,7 +154,7 @@ class JumanjiEnvironment(SuiteEnvironment):
             # truncation.
             self._env.time_limit = 2**30
         self._mask_shape = next((s.shape for p, s in leaves if p == ("action_mask",)), None)
-        self.spec_leaves = tuple(field_of(p, s, specs) for p, s in leaves if p != ("action_mask",))
+        self._fields = tuple(field_of(p, s, specs) for p, s in leaves if p != ("action_mask",))
         self._action_space, self._unravel = self._actions(self._env.action_spec, specs)
         self.action_mask_in_obs = self._mask_shape is not None
 
@@ -191,7 +191,7 @@ class JumanjiEnvironment(SuiteEnvironment):
         )
 
     def _observe(self, observation: Any) -> jax.Array:
-        parts = [f.encode(leaf_at(observation, f.path)) for f in self.spec_leaves]
+        parts = [f.encode(leaf_at(observation, f.path)) for f in self._fields]
         if self._mask_shape is not None:
             parts.append(observation.action_mask.reshape(-1).astype(jnp.float32))
         return jnp.concatenate(parts)
@@ -220,7 +220,7 @@ class JumanjiEnvironment(SuiteEnvironment):
         return self._action_space
 
     def observation_space(self, params: SuiteParams) -> spaces.Box:
-        size = sum(f.features for f in self.spec_leaves)
+        size = sum(f.features for f in self._fields)
         if self._mask_shape is not None:
             size += int(np.prod(self._mask_shape, dtype=np.int64))
         return spaces.Box(-jnp.inf, jnp.inf, (size,), jnp.float32)
