@@ -6,6 +6,7 @@ import math
 import threading
 import time
 
+import rich
 from rich import progress as rich_progress
 from rich.progress import (
     BarColumn,
@@ -141,9 +142,21 @@ def tracker_for(
     updates_per_unit: int = 1,
 ) -> TrainingProgress | None:
     """The progress bar an entry point feeds: the caller's own, a new one when `progress` is
-    True, or None (no host callback at all) when it is False."""
+    True and a live bar can be seen, or None (no host callback at all).
+
+    Where rich cannot redraw a bar (output to a file or a pipe: a batch job's log, a test's
+    captured output) it would only print the last state, which the summary repeats; and a
+    program with a host callback is never written to JAX's persistent compilation cache, so
+    each such process would compile it again. There, `progress=True` compiles no callback.
+    rich's `TTY_INTERACTIVE=1` forces the live bar."""
     if isinstance(progress, TrainingProgress):
         return progress
-    if not progress:
+    if not progress or not live_display():
         return None
     return TrainingProgress(runs, env_steps, batch_size, description, True, updates_per_unit)
+
+
+def live_display() -> bool:
+    """Whether rich redraws a progress bar on its console: a terminal or a notebook."""
+    console = rich.get_console()
+    return console.is_jupyter or console.is_interactive

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import jax
 import numpy as np
 import pytest
+import rich
+import rich.console
 
 import purejaxppo
 from purejaxppo.engine.progress import TrainingProgress
@@ -36,11 +40,18 @@ def test_the_progress_speed_is_the_summarys_and_leaves_restored_runs_out(monkeyp
     assert tracker.steps_per_second() == 2 * 2 * 64 / 4.0  # t = 104
 
 
-def test_no_callback_without_progress(small_config, monkeypatch):
+@pytest.mark.parametrize("progress, interactive", [(False, True), (True, False), (True, True)])
+def test_a_callback_only_where_a_live_bar_is_shown(small_config, monkeypatch, progress,
+                                                   interactive):  # fmt: skip
+    """progress=False compiles no callback; nor does progress=True where rich cannot redraw a
+    bar (a file or a pipe), which keeps the program in JAX's persistent compilation cache."""
     calls = []
     monkeypatch.setattr(TrainingProgress, "__call__", lambda self, *a: calls.append(a))
-    purejaxppo.train(small_config, num_seeds=2, key=0)
-    assert calls == []
+    console = rich.console.Console(file=io.StringIO(), force_terminal=interactive,
+                                   force_interactive=interactive)  # fmt: skip
+    monkeypatch.setattr(rich, "_console", console)
+    purejaxppo.train(small_config, num_seeds=2, key=0, progress=progress)
+    assert bool(calls) == (progress and interactive)
 
 
 def test_segmented_loop_equals_one_call(small_config, tmp_path):
